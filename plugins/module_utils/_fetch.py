@@ -1,0 +1,175 @@
+# -*- coding: utf-8 -*-
+# Copyright: pbs.python contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Getting bytes from an ordered list of mirrors: retries for transient faults, failover for the rest.
+
+Every fault is turned into a FetchError that says whether retrying the same URL can help, so the
+single policy in ``first_success`` decides what happens next: retry with backoff, move to the
+next mirror, or stop. Checksum mismatches never come through here: they end the install.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import socket
+import ssl
+import time
+
+try:
+    from http.client import HTTPException
+    from urllib.error import HTTPError, URLError
+    from urllib.parse import unquote, urlsplit
+    from urllib.request import url2pathname
+except ImportError:  # pragma: no cover
+    HTTPException = HTTPError = URLError = Exception  # type: ignore
+    unquote = urlsplit = url2pathname = None  # type: ignore
+
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.pbs.python.plugins.module_utils._naming import redact_url
+
+TRANSIENT_STATUS = (408, 425, 429, 500, 502, 503, 504)
+MAX_BACKOFF = 30.0
+
+
+class FetchError(Exception):
+    """A failed request; ``transient`` means the same URL may succeed if asked again."""
+
+    def __init__(self, url, reason, status=None, transient=False, retry_after=None):
+        self.url = redact_url(url)
+        self.status = status
+        self.transient = transient
+        self.retry_after = retry_after
+        super(FetchError, self).__init__('%s: %s' % (self.url, reason))
+
+
+def _retry_after(headers):
+    try:
+        return max(0.0, float(headers.get('Retry-After')))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def classify(url, exc):
+    """Turn whatever urllib, ssl or the socket raised into a FetchError with a useful message."""
+    if isinstance(exc, FetchError):
+        return exc
+    if isinstance(exc, HTTPError):
+        if 300 <= exc.code < 400:
+            return FetchError(url, 'redirect error (HTTP %d: %s; a redirect loop or a redirect '
+                                   'without a target)' % (exc.code, exc.reason), status=exc.code)
+        hint = {404: 'not found on this mirror', 401: 'authentication required: set url_username/'
+                     'url_password or headers', 403: 'access denied by the mirror'}.get(exc.code, exc.reason)
+        return FetchError(url, 'HTTP %d (%s)' % (exc.code, hint), status=exc.code,
+                          transient=exc.code in TRANSIENT_STATUS, retry_after=_retry_after(exc.headers))
+    reason = getattr(exc, 'reason', exc) if isinstance(exc, URLError) else exc
+    if isinstance(reason, ssl.SSLError) or 'CERTIFICATE_VERIFY_FAILED' in str(reason):
+        return FetchError(url, 'TLS certificate verification failed (%s): give the CA bundle of '
+                               'the mirror with ca_path, or, only for testing, set validate_certs: false'
+                          % (getattr(reason, 'reason', None) or reason))
+    if isinstance(reason, socket.gaierror):
+        return FetchError(url, 'cannot resolve the mirror host name (%s)' % reason, transient=True)
+    if isinstance(reason, (socket.timeout, TimeoutError)):
+        return FetchError(url, 'timed out (raise timeout if the mirror is slow)', transient=True)
+    if isinstance(reason, ConnectionRefusedError):
+        return FetchError(url, 'connection refused: is the mirror up?', transient=True)
+    if isinstance(reason, (OSError, HTTPException, URLError)):
+        return FetchError(url, 'connection failed (%s)' % (reason,), transient=True)
+    return FetchError(url, str(reason))
+
+
+class Response(object):
+    """A readable body whose transport errors surface as FetchError, never as bare OSError.
+
+    The archive reader runs ``read`` in a worker thread, where a disk error and a network error
+    would otherwise look alike.
+    """
+
+    def __init__(self, url, handle):
+        self.url = url
+        self._handle = handle
+        self.received = 0
+
+    def read(self, size):
+        try:
+            data = self._handle.read(size)
+        except Exception as exc:  # pylint: disable=broad-except  # classified below
+            error = classify(self.url, exc)
+            raise FetchError(self.url, 'transfer interrupted after %d bytes (%s)' % (
+                self.received, str(error).split(': ', 1)[-1]), transient=True)
+        self.received += len(data)
+        return data
+
+    def close(self):
+        self._handle.close()
+
+
+class Fetcher(object):
+    """HTTP(S) via ``ansible.module_utils.urls.open_url`` (proxies, TLS, auth, netrc), file:// via open."""
+
+    def __init__(self, params, timeout=30, retries=3, sleep=time.sleep):
+        self.params = params
+        self.timeout = timeout
+        self.retries = retries
+        self.sleep = sleep
+
+    def open(self, url):
+        if url.startswith('file://'):
+            path = url2pathname(unquote(urlsplit(url).path))
+            try:
+                return Response(url, open(path, 'rb'))
+            except (IOError, OSError) as exc:
+                status = 404 if getattr(exc, 'errno', None) == 2 else None
+                raise FetchError(url, 'cannot read %s (%s)' % (path, exc.strerror), status=status)
+        params = self.params
+        try:
+            handle = open_url(
+                url, headers=params.get('headers') or None, timeout=self.timeout,
+                use_proxy=params.get('use_proxy', True), validate_certs=params.get('validate_certs', True),
+                url_username=params.get('url_username'), url_password=params.get('url_password'),
+                force_basic_auth=params.get('force_basic_auth', False), client_cert=params.get('client_cert'),
+                client_key=params.get('client_key'), ca_path=params.get('ca_path'),
+                use_netrc=params.get('use_netrc', True), http_agent='pbs.python', decompress=False)
+        except Exception as exc:  # pylint: disable=broad-except  # every fault becomes a FetchError
+            raise classify(url, exc)
+        return Response(url, handle)
+
+    def read_text(self, url, limit=16 << 20):
+        response = self.open(url)
+        try:
+            data = response.read(limit + 1)
+        finally:
+            response.close()
+        if len(data) > limit:
+            raise FetchError(url, 'larger than %d MiB: not a SHA256SUMS file' % (limit >> 20))
+        return data.decode('utf-8', 'replace')
+
+    def first_success(self, urls, attempt, is_transient=lambda exc: False):
+        """Run ``attempt(url)`` on each URL in order until one succeeds.
+
+        Transient faults are retried on the same URL with exponential backoff (honouring
+        Retry-After, capped by ``timeout``); any other FetchError moves on to the next URL.
+        Exceptions that are not FetchErrors (a checksum mismatch, a disk error) stop at once.
+        Raises FetchError listing what happened on every URL.
+        """
+        failures = []
+        for url in urls:
+            for round_ in range(self.retries + 1):
+                try:
+                    return url, attempt(url)
+                except FetchError as exc:
+                    error = exc
+                except Exception as exc:  # pylint: disable=broad-except
+                    if not is_transient(exc):
+                        raise
+                    error = FetchError(url, str(exc), transient=True)
+                if not error.transient or round_ == self.retries:
+                    break
+                delay = error.retry_after if error.retry_after is not None else 2 ** round_ * 0.5
+                self.sleep(min(delay, MAX_BACKOFF, float(self.timeout)))
+            failures.append(error)
+        if len(failures) == 1:
+            raise failures[0]
+        raise FetchError(', '.join(f.url for f in failures), 'every mirror failed: ' + '; '.join(
+            str(f) for f in failures), status=failures[-1].status)

@@ -1,0 +1,173 @@
+# -*- coding: utf-8 -*-
+# Copyright: pbs.python contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The install root on a host: one directory per build, a receipt in each, a lock, atomic swaps.
+
+The state on the host is the only source of truth for idempotence: a directory counts as an
+install only if it carries a receipt, and a receipt is written into the staging directory
+before that directory is renamed into place. So an interrupted run can leave a staging or
+trash directory behind (cleaned up by the next run under the lock), never a partial install
+that looks complete.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+
+RECEIPT = 'PBS_RECEIPT.json'
+BUILD_FILE = 'BUILD'  # uv's marker: the release tag, no newline; lets uv's build pinning see us
+LOCK = '.lock'
+STAGING_PREFIX = '.staging-'
+TRASH_PREFIX = '.trash-'
+RECEIPT_FIELDS = ('version', 'build', 'target', 'variant', 'freethreaded', 'sha256', 'url')
+
+
+def read_receipt(install_dir):
+    """The receipt of an install, or None when it is missing or unreadable (a damaged install)."""
+    try:
+        with open(os.path.join(install_dir, RECEIPT)) as handle:
+            receipt = json.load(handle)
+    except (IOError, OSError, ValueError):
+        return None
+    if not isinstance(receipt, dict) or any(field not in receipt for field in RECEIPT_FIELDS):
+        return None
+    return receipt
+
+
+def write_markers(install_dir, receipt):
+    """Write the receipt and uv's BUILD file; both land before the directory becomes visible."""
+    with open(os.path.join(install_dir, BUILD_FILE), 'w') as handle:
+        handle.write(receipt['build'])
+    with open(os.path.join(install_dir, RECEIPT), 'w') as handle:
+        json.dump(receipt, handle, indent=2, sort_keys=True)
+        handle.write('\n')
+
+
+def installs(root):
+    """Every (directory, receipt) under ``root``; hidden entries are our own staging or trash."""
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        path = os.path.join(root, name)
+        if name.startswith('.') or not os.path.isdir(path):
+            continue
+        receipt = read_receipt(path)
+        if receipt is not None:
+            found.append((path, receipt))
+    return found
+
+
+class Lock(object):
+    """An exclusive flock on ``<root>/.lock``: concurrent runs on one host take turns."""
+
+    def __init__(self, root):
+        self.path = os.path.join(root, LOCK)
+        self.fd = None
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0), 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+        self.fd = None
+
+
+def ensure_root(root):
+    """Create the install root, turning permission problems into an actionable message."""
+    try:
+        if not os.path.isdir(root):
+            os.makedirs(root, 0o755)
+        probe = tempfile.mkdtemp(prefix=STAGING_PREFIX + 'probe-', dir=root)
+        os.rmdir(probe)
+    except OSError as exc:
+        if exc.errno == errno.EROFS:
+            raise OSError(exc.errno, "install_root %s is on a read-only filesystem: choose a writable "
+                                     "install_root" % root)
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise OSError(exc.errno, "cannot write to install_root %s (%s): run with become: true or "
+                                     "choose an install_root this user owns" % (root, exc.strerror))
+        raise
+
+
+def recover(root):
+    """Finish what an interrupted run left: drop staging dirs, restore or drop trashed installs.
+
+    Must be called with the lock held, so no live run owns these directories.
+    """
+    for name in os.listdir(root):
+        path = os.path.join(root, name)
+        if name.startswith(STAGING_PREFIX):
+            shutil.rmtree(path, ignore_errors=True)
+        elif name.startswith(TRASH_PREFIX):
+            original = os.path.join(root, name[len(TRASH_PREFIX):])
+            if os.path.exists(original):
+                shutil.rmtree(path, ignore_errors=True)
+            else:  # killed between the two renames of a swap: the old install comes back
+                os.rename(path, original)
+
+
+def new_staging(root, name):
+    return tempfile.mkdtemp(prefix='%s%s-' % (STAGING_PREFIX, name), dir=root)
+
+
+def swap_in(root, staging, name):
+    """Move a complete staging tree to ``<root>/<name>``, replacing any previous tree there.
+
+    The old tree is renamed aside first and deleted only after the new one is in place; if the
+    process dies in between, ``recover`` puts the old tree back.
+    """
+    final = os.path.join(root, name)
+    trash = os.path.join(root, TRASH_PREFIX + name)
+    if os.path.lexists(final):
+        os.rename(final, trash)
+    os.rename(staging, final)
+    if os.path.lexists(trash):
+        shutil.rmtree(trash, ignore_errors=True)
+    return final
+
+
+def remove(root, name):
+    """Make an install disappear atomically (rename), then delete it."""
+    trash = os.path.join(root, TRASH_PREFIX + name)
+    os.rename(os.path.join(root, name), trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def link_state(path):
+    """What is at a link path: ('absent'|'link'|'other', target)."""
+    if os.path.islink(path):
+        return 'link', os.readlink(path)
+    if os.path.lexists(path):
+        return 'other', None
+    return 'absent', None
+
+
+def switch_link(path, target):
+    """Point ``path`` at ``target`` atomically (symlink beside it, then rename over it)."""
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    temp = os.path.join(directory, '.%s.pbs-python-%d' % (os.path.basename(path), os.getpid()))
+    if os.path.lexists(temp):
+        os.unlink(temp)
+    os.symlink(target, temp)
+    os.rename(temp, path)
+
+
+def ensure_python_link(install_dir, interpreter):
+    """PBS builds before 20240224 lack ``bin/python``; add it as uv does."""
+    path = os.path.join(install_dir, 'bin', 'python')
+    if not os.path.lexists(path) and os.path.exists(os.path.join(install_dir, 'bin', interpreter)):
+        os.symlink(interpreter, path)
