@@ -44,7 +44,14 @@ _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0
 
 
 class ArchiveError(Exception):
-    """The archive is corrupt, hostile or too large. Nothing was written outside the destination."""
+    """The archive is corrupt, hostile or too large. Nothing was written outside the destination.
+
+    ``transient`` marks a stream that merely ended early, which a new download may fix.
+    """
+
+    def __init__(self, message, transient=False):
+        super(ArchiveError, self).__init__(message)
+        self.transient = transient
 
 
 def member_path(name, top='python'):
@@ -195,7 +202,8 @@ class _Pipeline(object):
             raise ArchiveError("the download was empty")
         if not inflater.eof:
             raise ArchiveError("the archive is truncated: the gzip stream ends early after %d bytes "
-                               "(interrupted download or incomplete file on the mirror)" % self.compressed_bytes)
+                               "(interrupted download or incomplete file on the mirror)" % self.compressed_bytes,
+                               transient=True)
         self._put(self._inflated, _END)
 
     def _not_gzip(self):
@@ -245,7 +253,8 @@ class _Reader(object):
         """Yield memoryview pieces totalling ``size`` bytes, or ArchiveError if the stream ends."""
         while size:
             if self._pos >= len(self._view) and not self._more():
-                raise ArchiveError("the archive is truncated: the tar stream ends inside a member")
+                raise ArchiveError("the archive is truncated: the tar stream ends inside a member",
+                                   transient=True)
             piece = self._view[self._pos:self._pos + size]
             self._pos += len(piece)
             size -= len(piece)
@@ -429,8 +438,8 @@ def extract_tar_gz(read, dest, top='python', max_members=DEFAULT_MAX_MEMBERS, ma
         try:
             _extract_members(reader, extractor)
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise ArchiveError("no space left on the device while extracting into %s after %d "
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # a host fault, not the archive's
+                raise OSError(exc.errno, "no space left on the device while extracting into %s after %d "
                                    "MiB (free some space or choose another install_root)"
                                    % (os.path.dirname(dest), extractor.bytes >> 20))
             raise

@@ -119,7 +119,9 @@ def recover(root):
 
 
 def new_staging(root, name):
-    return tempfile.mkdtemp(prefix='%s%s-' % (STAGING_PREFIX, name), dir=root)
+    staging = tempfile.mkdtemp(prefix="%s%s-" % (STAGING_PREFIX, name), dir=root)
+    os.chmod(staging, 0o755)  # mkdtemp makes it 0700; the install must be usable by everyone
+    return staging
 
 
 def swap_in(root, staging, name):

@@ -1,0 +1,370 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: pbs.python contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: pbs_python
+short_description: Install an exact, pinned python-build-standalone CPython build
+version_added: 0.1.0
+description:
+  - Makes sure one exact python-build-standalone (PBS) interpreter, named by Python version and
+    PBS release tag (O(build)), is installed under O(install_root), downloaded from a mirror with
+    the layout C(<mirror>/<TAG>/<asset>) (the layout of uv's C(UV_PYTHON_INSTALL_MIRROR)) and
+    verified by sha256.
+  - Idempotent from the state on the host. Every install carries a receipt; a matching receipt and
+    a working interpreter mean no change and no network access at all. A damaged install is repaired.
+  - Download, sha256 and extraction happen in one streaming pass into a staging directory beside the
+    target, which is renamed into place only when complete and verified. On any failure the staging
+    directory is removed and an existing install is untouched. Concurrent runs on one host take turns
+    on a lock file in O(install_root).
+  - Archive members are checked before anything is written (absolute names, C(..), links leaving
+    the tree, device files and oversized archives are refused), on every Python from 3.8 on.
+  - Also writes uv's C(BUILD) file, so uv's build pinning recognises the install.
+author:
+  - pbs.python contributors
+options:
+  version:
+    description:
+      - Python version, either exact (V(3.12.4), pre-releases as PBS spells them, V(3.15.0rc1)) or a
+        minor V(3.12) meaning the 3.12 patch that O(build) has for the target (PBS releases carry
+        one patch per minor).
+      - Required with O(state=present). With O(state=absent), selects which installs to remove.
+    type: str
+  build:
+    description:
+      - The PBS release tag, for example V(20240726). Required with O(state=present).
+      - Builds before 20220227 cannot be resolved by name; use O(url) and O(sha256) for those.
+    type: str
+  variant:
+    description:
+      - Which install archive of the build. V(install_only_stripped) exists from build 20240726 on.
+      - With O(state=present) the default is V(install_only_stripped); with O(state=absent), installs of
+        any variant match unless this is set.
+    type: str
+    choices: [install_only_stripped, install_only]
+  freethreaded:
+    description:
+      - Install the free-threaded build (C(-freethreaded-install_only[_stripped]) assets, published
+        from build 20260324 on). Its interpreter is C(python3.Xt).
+      - With O(state=present) the default is V(false); with O(state=absent), both kinds match unless
+        this is set.
+    type: bool
+  target:
+    description:
+      - PBS target triple, for example V(x86_64-unknown-linux-gnu) or V(aarch64-apple-darwin).
+      - Default is detected on the host (machine, glibc or musl from the dynamic loader, armv7 hard or
+        soft float, 32-bit userland on a 64-bit kernel, Rosetta 2 on macOS).
+    type: str
+  x86_64_level:
+    description:
+      - x86-64 microarchitecture level used when O(target) is detected on an x86_64 Linux host.
+        V(baseline) is what uv picks; V(auto) takes the highest level the CPU supports; an explicit
+        level the CPU lacks is an error.
+    type: str
+    choices: [baseline, v1, v2, v3, v4, auto]
+    default: baseline
+  mirror:
+    description:
+      - Base URL of a PBS mirror, or a list of them tried in order. Layout C(<mirror>/<TAG>/<asset>),
+        with C(SHA256SUMS) per tag. C(http://), C(https://) and C(file://) URLs.
+      - The next mirror is tried on connection errors, timeouts, 404 and 5xx, never after a
+        checksum mismatch.
+    type: list
+    elements: str
+    default: ['https://github.com/astral-sh/python-build-standalone/releases/download']
+  url:
+    description:
+      - Explicit URL of the archive (C(http://), C(https://) or C(file://)); no naming rules apply.
+        O(version) and O(build) still name the install.
+      - When O(sha256) is not given, the digest is read from C(SHA256SUMS) beside the URL.
+    type: str
+  src:
+    description:
+      - Path of the archive already on the host (controller delivery puts it there). Verified against
+        O(sha256) like a download.
+    type: path
+  sha256:
+    description:
+      - Expected sha256 of the archive (hex, or C(sha256:<hex>)). When omitted it is read from
+        C(<mirror>/<TAG>/SHA256SUMS); when no digest is available at all, the task fails.
+      - When given, an installed build with another recorded digest is replaced.
+    type: str
+  install_root:
+    description:
+      - Directory that holds one sub-directory per build, named after its asset, side by side.
+    type: path
+    default: /opt/pbs-python
+  link_dir:
+    description:
+      - Directory in which to maintain a C(python3.X) (C(python3.Xt) when free-threaded) symlink to
+        this install, for example V(/usr/local/bin). Links are switched atomically.
+    type: path
+  default:
+    description:
+      - Also point C(python3) in O(link_dir) at this install.
+    type: bool
+    default: false
+  state:
+    description:
+      - V(present) installs the build; V(absent) removes the matching installs and the links in
+        O(link_dir) that point into them.
+    type: str
+    choices: [present, absent]
+    default: present
+  force:
+    description:
+      - Reinstall even when a matching, working install is present.
+    type: bool
+    default: false
+  retries:
+    description:
+      - How many times a transient failure (connection error, timeout, 5xx, interrupted transfer) is
+        retried on the same mirror, with exponential backoff honouring C(Retry-After).
+    type: int
+    default: 3
+  timeout:
+    description:
+      - Socket timeout in seconds for each request; also caps a single backoff wait.
+    type: int
+    default: 30
+  headers:
+    description:
+      - Extra HTTP headers, for example an C(Authorization) header for a private mirror.
+    type: dict
+  validate_certs:
+    description:
+      - Verify TLS certificates. Disabling it is reported as a warning.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - PEM file of CA certificates to trust for HTTPS mirrors.
+    type: path
+  client_cert:
+    description:
+      - PEM client certificate for mutual TLS.
+    type: path
+  client_key:
+    description:
+      - PEM private key for O(client_cert).
+    type: path
+  url_username:
+    description:
+      - Username for HTTP basic authentication.
+    type: str
+  url_password:
+    description:
+      - Password for HTTP basic authentication.
+    type: str
+  force_basic_auth:
+    description:
+      - Send basic authentication credentials with the first request instead of waiting for a 401.
+    type: bool
+    default: false
+  use_proxy:
+    description:
+      - Use proxies from the environment (C(https_proxy), C(http_proxy), C(no_proxy)).
+    type: bool
+    default: true
+  use_netrc:
+    description:
+      - Read credentials from C(~/.netrc) when no others are given.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Check mode uses only the state on the host; it makes no network request.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode).
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+notes:
+  - Hosts need only Python 3.8 or later with its standard library.
+seealso:
+  - name: python-build-standalone
+    description: The project that builds the interpreters.
+    link: https://github.com/astral-sh/python-build-standalone
+'''
+
+EXAMPLES = r'''
+- name: Install CPython 3.12.4 of PBS release 20240726 from an internal mirror
+  pbs.python.pbs_python:
+    version: "3.12.4"
+    build: "20240726"
+    mirror: https://mirror.example.com/pbs
+    link_dir: /usr/local/bin
+
+- name: The 3.12 patch of build 20240726, with two mirrors and a pinned digest
+  pbs.python.pbs_python:
+    version: "3.12"
+    build: "20240726"
+    mirror:
+      - https://mirror-a.example.com/pbs
+      - https://mirror-b.example.com/pbs
+    sha256: ca076aee7a5e1b3e0f0bd32d52fc4b5fcb6d1b5a1fe1e6b1d7b42e06b9f45420
+
+- name: Free-threaded 3.14 with the default python3 link
+  pbs.python.pbs_python:
+    version: "3.14"
+    build: "20260814"
+    freethreaded: true
+    link_dir: /usr/local/bin
+    default: true
+
+- name: Any archive by URL
+  pbs.python.pbs_python:
+    version: "3.11.9"
+    build: "20240814"
+    url: https://files.example.com/python/cpython-3.11.9-custom.tar.gz
+    sha256: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+
+- name: Remove every install of build 20240107
+  pbs.python.pbs_python:
+    build: "20240107"
+    state: absent
+'''
+
+RETURN = r'''
+python:
+  description: Absolute path of the interpreter.
+  returned: state=present
+  type: str
+  sample: /opt/pbs-python/cpython-3.12.4+20240726-x86_64-unknown-linux-gnu-install_only_stripped/bin/python3.12
+path:
+  description: The install directory.
+  returned: state=present
+  type: str
+  sample: /opt/pbs-python/cpython-3.12.4+20240726-x86_64-unknown-linux-gnu-install_only_stripped
+version:
+  description: The exact Python version (the requested prefix in check mode before a first install).
+  returned: state=present
+  type: str
+  sample: 3.12.4
+build:
+  description: The PBS release tag.
+  returned: state=present
+  type: str
+  sample: "20240726"
+target:
+  description: The PBS target triple.
+  returned: always
+  type: str
+  sample: x86_64-unknown-linux-gnu
+variant:
+  description: The archive variant.
+  returned: state=present
+  type: str
+  sample: install_only_stripped
+freethreaded:
+  description: Whether the build is free-threaded.
+  returned: state=present
+  type: bool
+sha256:
+  description: The verified sha256 of the archive.
+  returned: state=present
+  type: str
+url:
+  description: Where the archive came from, without credentials or query.
+  returned: state=present
+  type: str
+links:
+  description: Links maintained in O(link_dir), name to target.
+  returned: always
+  type: dict
+removed:
+  description: Install directories removed (O(state=absent)).
+  returned: state=absent
+  type: list
+  elements: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher
+from ansible_collections.pbs.python.plugins.module_utils._installer import Installer, InstallError
+from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, VARIANTS
+from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
+
+ARGUMENT_SPEC = dict(
+    version=dict(type='str'),
+    build=dict(type='str'),
+    variant=dict(type='str', choices=list(VARIANTS)),
+    freethreaded=dict(type='bool'),
+    target=dict(type='str'),
+    x86_64_level=dict(type='str', choices=['baseline', 'v1', 'v2', 'v3', 'v4', 'auto'], default='baseline'),
+    mirror=dict(type='list', elements='str', default=[UPSTREAM]),
+    url=dict(type='str'),
+    src=dict(type='path'),
+    sha256=dict(type='str'),
+    install_root=dict(type='path', default='/opt/pbs-python'),
+    link_dir=dict(type='path'),
+    default=dict(type='bool', default=False),
+    state=dict(type='str', choices=['present', 'absent'], default='present'),
+    force=dict(type='bool', default=False),
+    retries=dict(type='int', default=3),
+    timeout=dict(type='int', default=30),
+    headers=dict(type='dict'),
+    validate_certs=dict(type='bool', default=True),
+    ca_path=dict(type='path'),
+    client_cert=dict(type='path'),
+    client_key=dict(type='path', no_log=True),
+    url_username=dict(type='str'),
+    url_password=dict(type='str', no_log=True),
+    force_basic_auth=dict(type='bool', default=False),
+    use_proxy=dict(type='bool', default=True),
+    use_netrc=dict(type='bool', default=True),
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        supports_check_mode=True,
+        required_if=[('state', 'present', ('version', 'build'))],
+        required_one_of=[('version', 'build')],
+        mutually_exclusive=[('url', 'src')],
+    )
+    params = module.params
+    if not params['validate_certs']:
+        module.warn('validate_certs is false: the mirror\'s identity is not verified (the sha256 '
+                    'check still protects the archive itself)')
+    try:
+        target = params['target'] or detect_target(params['x86_64_level'])
+        installer = Installer(
+            root=params['install_root'], target=target, link_dir=params['link_dir'],
+            fetcher=Fetcher(params, timeout=params['timeout'], retries=params['retries']),
+            check_mode=module.check_mode, run=_runner(module))
+        if params['state'] == 'absent':
+            result = installer.absent(params['version'], params['build'], params['variant'], params['freethreaded'])
+        else:
+            result = installer.present(
+                version=params['version'], build=params['build'], variant=params['variant'],
+                freethreaded=params['freethreaded'], mirrors=params['mirror'], url=params['url'],
+                src=params['src'], sha256=params['sha256'], default=params['default'], force=params['force'])
+    except (InstallError, ValueError, OSError) as exc:
+        module.fail_json(msg=str(exc))
+    if not module._diff:
+        result.pop('diff', None)
+    module.exit_json(**result)
+
+
+def _runner(module):
+    """Run the interpreter under test isolated from the environment Ansible's own Python runs in."""
+    def run(argv):
+        return module.run_command(argv, environ_update={'PYTHONHOME': '', 'PYTHONPATH': ''})
+    return run
+
+
+if __name__ == '__main__':
+    main()
