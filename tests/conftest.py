@@ -20,4 +20,3 @@ if not collections:
     os.environ['PBS_PYTHON_COLLECTIONS'] = collections
     os.environ.setdefault('ANSIBLE_COLLECTIONS_PATH', collections)
 sys.path.insert(0, collections)
-

@@ -110,7 +110,7 @@ def _pax_records(data):
         length = int(data[pos:space])
         if length <= 0:
             raise ArchiveError("malformed pax header in archive")
-        key, _, value = data[space + 1:pos + length - 1].partition(b'=')
+        key, dummy, value = data[space + 1:pos + length - 1].partition(b'=')
         records[key.decode('utf-8', 'replace')] = value.decode('utf-8', 'surrogateescape')
         pos += length
     return records
@@ -174,6 +174,7 @@ class _Pipeline(object):
     def _inflate(self):
         inflater = zlib.decompressobj(31)
         first = True
+        magic = b''
         while True:
             try:
                 data = self._raw.get(timeout=0.2)
@@ -183,8 +184,10 @@ class _Pipeline(object):
                 continue
             if data is _END:
                 break
-            if first and data[:2] != _GZIP_MAGIC:
-                raise ArchiveError(self._not_gzip())
+            if len(magic) < 2:  # a read may return fewer bytes than the magic
+                magic += data[:2 - len(magic)]
+                if not _GZIP_MAGIC.startswith(magic):
+                    raise ArchiveError(self._not_gzip())
             first = False
             while data:
                 if inflater.eof:  # concatenated gzip members are legal; trailing zeros are padding
@@ -266,9 +269,13 @@ class _Reader(object):
     def at_end(self):
         return self._pos >= len(self._view) and not self._more()
 
-    def drain(self):
+    def drain(self, limit, max_bytes):
+        """Consume the rest of the stream, inflating at most ``limit`` more bytes."""
         while self._more():
-            pass
+            limit -= len(self._view)
+            if limit < 0:
+                raise ArchiveError("the archive unpacks to more than %d MiB: refusing it as a likely "
+                                   "decompression bomb" % (max_bytes >> 20))
 
 
 class _Extractor(object):
@@ -409,7 +416,7 @@ def _extract_members(reader, extractor):
         if kind in (b'0', b'\x00', b'7'):
             extractor.count_bytes(size)
             extractor.regular(rel, mode | 0o600, _number(header[136:148]), reader.take(size))
-            for _ in reader.take(padded - size):
+            for dummy in reader.take(padded - size):
                 pass
         elif kind == b'5':
             extractor.directory(rel, mode | 0o700)
@@ -437,13 +444,15 @@ def extract_tar_gz(read, dest, top='python', max_members=DEFAULT_MAX_MEMBERS, ma
         extractor = _Extractor(dest, top, max_members, max_bytes)
         try:
             _extract_members(reader, extractor)
+        except ValueError as exc:  # a non-numeric tar or pax number field
+            raise ArchiveError("the archive is not a valid tar stream (%s)" % exc)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # a host fault, not the archive's
-                raise OSError(exc.errno, "no space left on the device while extracting into %s after %d "
-                                   "MiB (free some space or choose another install_root)"
-                                   % (os.path.dirname(dest), extractor.bytes >> 20))
+                message = ("no space left on the device while extracting into %s after %d MiB (free some space "
+                           "or choose another install_root)" % (os.path.dirname(dest), extractor.bytes >> 20))
+                raise OSError(exc.errno, message)
             raise
-        reader.drain()
+        reader.drain(max_bytes - extractor.bytes, max_bytes)
         extractor.finish()
         if not extractor.members:
             raise ArchiveError("the archive holds no files")

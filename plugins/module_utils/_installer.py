@@ -172,7 +172,7 @@ class Installer(object):
     def _apply_links(self, current, wanted):
         path, receipt = current
         changes = self._links_to_change(wanted)
-        for link, (_, target) in changes.items():
+        for link, (dummy, target) in changes.items():
             root_fs.switch_link(link, target)
         known = set(receipt.get('links', []))
         if not known.issuperset(wanted):
@@ -197,9 +197,9 @@ class Installer(object):
                     raise InstallError('no sha256 given for url %s and the SHA256SUMS beside it does not '
                                        'list it: pass sha256' % redact_url(url))
             return exact, sha256, [url]
-        if not prefix and sha256:
-            return version, sha256, [asset_url(m, build, asset_name(version, build, self.target, variant,
-                                                                  freethreaded)) for m in mirrors]
+        if not prefix and sha256:  # a full pin (a lock file's): SHA256SUMS is not needed
+            name = asset_name(version, build, self.target, variant, freethreaded)
+            return version, sha256, [asset_url(m, build, name) for m in mirrors]
         sums = self._sums([sums_url(m, build) for m in mirrors], '')
         try:
             name, listed, exact = resolve(sums, version, build, self.target, variant, freethreaded)
@@ -213,7 +213,7 @@ class Installer(object):
 
     def _sums(self, urls, context):
         try:
-            _, text = self.fetcher.first_success(urls, self.fetcher.read_text)
+            dummy, text = self.fetcher.first_success(urls, self.fetcher.read_text)
             return parse_sha256sums(text)
         except FetchError as exc:
             raise InstallError('%scannot read SHA256SUMS (%s). Is the build tag on the mirror? Checksums '
@@ -245,7 +245,7 @@ class Installer(object):
                 raise
 
         try:
-            _, staging = self.fetcher.first_success(urls, attempt)
+            dummy, staging = self.fetcher.first_success(urls, attempt)
         except FetchError as exc:
             raise InstallError('could not download %s: %s' % (name, exc))
         path = root_fs.swap_in(self.root, staging, name)
@@ -285,8 +285,8 @@ class Installer(object):
         if version is not None:
             is_prefix(version)
         doomed = self._matching(version, build, variant, freethreaded)
-        result = dict(changed=bool(doomed), removed=[p for p, _ in doomed], target=self.target, links={},
-                      diff=dict(before=dict(installs=[p for p, _ in doomed]), after=dict(installs=[])))
+        result = dict(changed=bool(doomed), removed=[p for p, dummy in doomed], target=self.target, links={},
+                      diff=dict(before=dict(installs=[p for p, dummy in doomed]), after=dict(installs=[])))
         if not doomed or self.check_mode:
             return result
         with root_fs.Lock(self.root):

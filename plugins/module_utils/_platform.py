@@ -20,7 +20,6 @@ import platform
 import posixpath
 import re
 import struct
-import subprocess
 
 PT_INTERP = 3
 EM_386, EM_ARM, EM_X86_64, EM_AARCH64 = 3, 40, 62, 183
@@ -225,17 +224,12 @@ def _uname():
     return platform.system(), os.uname()[4]
 
 
-def _sysctl(name):
-    """Return `sysctl -n name` output, or '' on any failure (the key is absent on Intel Macs)."""
-    try:
-        proc = subprocess.run(['/usr/sbin/sysctl', '-n', name], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, timeout=10)
-        return proc.stdout.decode('ascii', 'replace').strip() if proc.returncode == 0 else ''
-    except Exception:
-        return ''
+def _no_sysctl(name):
+    """Default sysctl reader: none. The module injects one built on run_command (macOS only)."""
+    return ''
 
 
-def detect_target(x86_64_level='baseline', read_file=_read_head, uname=_uname, sysctl=_sysctl):
+def detect_target(x86_64_level='baseline', read_file=_read_head, uname=_uname, sysctl=_no_sysctl):
     """Return the PBS triple for this host: the only function here doing I/O.
 
     read_file(path) returns bytes or None, uname() returns (system, machine),

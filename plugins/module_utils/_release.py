@@ -69,7 +69,7 @@ def resolve(sums, version, build, target, variant, freethreaded):
     assets = [(name, f) for name, f in ((n, parse_asset_name(n)) for n in sums) if f and same_kind(f)]
     for_target = [(name, f) for name, f in assets if f['target'] == target]
     if not for_target:
-        targets = sorted(set(f['target'] for _, f in assets))
+        targets = sorted(set(f['target'] for dummy, f in assets))
         raise ResolveError(
             "build %s has no %s%s asset for target %s; targets it has: %s" % (
                 build, 'freethreaded ' if freethreaded else '', variant, target,
@@ -78,10 +78,9 @@ def resolve(sums, version, build, target, variant, freethreaded):
     final = [item for item in matching if not re.search(r'(a|b|rc)\d+$', item[1]['version'])]
     chosen = sorted(final or matching, key=lambda item: version_key(item[1]['version']))
     if not chosen:
-        versions = sorted(set(f['version'] for _, f in for_target), key=version_key)
+        versions = sorted(set(f['version'] for dummy, f in for_target), key=version_key)
         raise ResolveError(
             "build %s has no Python %s for %s; versions it has: %s" % (
                 build, version, target, ', '.join(versions)))
     name, fields = chosen[-1]
     return name, sums[name], fields['version']
-

@@ -27,7 +27,7 @@ description:
     the tree, device files and oversized archives are refused), on every Python from 3.8 on.
   - Also writes uv's C(BUILD) file, so uv's build pinning recognises the install.
 author:
-  - pbs.python contributors
+  - pbs.python contributors (@pbs-python)
 options:
   version:
     description:
@@ -340,7 +340,7 @@ def main():
         module.warn('validate_certs is false: the mirror\'s identity is not verified (the sha256 '
                     'check still protects the archive itself)')
     try:
-        target = params['target'] or detect_target(params['x86_64_level'])
+        target = params['target'] or detect_target(params['x86_64_level'], sysctl=_sysctl(module))
         installer = Installer(
             root=params['install_root'], target=target, link_dir=params['link_dir'],
             fetcher=Fetcher(params, timeout=params['timeout'], retries=params['retries']),
@@ -357,6 +357,14 @@ def main():
     if not module._diff:
         result.pop('diff', None)
     module.exit_json(**result)
+
+
+def _sysctl(module):
+    """sysctl values for host detection on macOS (Rosetta 2); '' when unavailable."""
+    def read(name):
+        rc, out, dummy = module.run_command(['sysctl', '-n', name])
+        return out.strip() if rc == 0 else ''
+    return read
 
 
 def _runner(module):

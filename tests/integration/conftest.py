@@ -1,7 +1,6 @@
 """Fixtures for integration tests: a real loopback mirror of PBS-layout archives built from the
 interpreters on this machine, under real PBS tags and asset names."""
 
-import os
 
 import pytest
 

@@ -72,7 +72,7 @@ class MirrorServer(http.server.ThreadingHTTPServer):
                     handle.write('%.3f %s %s %d\n' % (time.time(), method, path, status))
 
     def gets(self, suffix=''):
-        return [path for method, path, _ in self.requests if method == 'GET' and path.endswith(suffix)]
+        return [path for method, path, dummy in self.requests if method == 'GET' and path.endswith(suffix)]
 
     def reset(self):
         with self._lock:

@@ -38,7 +38,7 @@ def find_interpreters():
         if not exe or not libs:
             continue
         out = subprocess.run([exe[0], '-c', 'import platform; print(platform.python_version())'],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, check=False)
         version = out.stdout.strip()
         if out.returncode == 0 and tuple(int(x) for x in version.split('.')[:2]) >= (3, 8):
             found.setdefault(version, os.path.realpath(prefix))

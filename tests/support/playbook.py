@@ -53,7 +53,7 @@ def run_playbook(play, workdir, inventory='localhost,', extra_args=(), env=None,
     if diff:
         argv.append('--diff')
     proc = subprocess.run(argv, cwd=workdir, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=timeout)
+                          universal_newlines=True, timeout=timeout, check=False)
     results = []
     if os.path.exists(results_path):
         with open(results_path) as handle:

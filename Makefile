@@ -1,0 +1,10 @@
+# Every target does its own set-up on a fresh machine (tools/bootstrap, cached between runs).
+.PHONY: demo test bench shell
+demo:
+	tools/dev demo
+test:
+	tools/dev test
+bench:
+	tools/dev bench
+shell:
+	tools/dev shell
