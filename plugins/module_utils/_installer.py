@@ -44,6 +44,59 @@ class ChecksumMismatch(InstallError):
     """The bytes are not the pinned ones. Never retried elsewhere: a pin is a pin."""
 
 
+class Request(object):
+    """One pin as the module received it, validated, with the digests that may settle it.
+
+    ``checksums`` maps asset names to pinned digests (a lock file, or the role's
+    pbs_python_checksums); with ``strict`` an asset missing from it is refused instead of being
+    looked up in the mirror's SHA256SUMS.
+    """
+
+    def __init__(self, version, build, variant=None, freethreaded=False, mirrors=(), url=None, src=None,
+                 sha256=None, checksums=None, strict=False, default=False, force=False):
+        self.version = version
+        self.build = check_build(build)
+        self.prefix = is_prefix(version)
+        self.variant = variant or DEFAULT_VARIANT
+        self.freethreaded = bool(freethreaded)
+        self.mirrors = list(mirrors)
+        self.url, self.src = url, src
+        self.sha256 = normalize_sha256(sha256) if sha256 else None
+        self.checksums = dict((name, normalize_sha256(digest)) for name, digest in (checksums or {}).items())
+        self.strict = strict
+        self.default, self.force = default, force
+
+    def asset(self, version, target):
+        return asset_name(version, self.build, target, self.variant, self.freethreaded)
+
+    def check(self, target):
+        if not self.url and not self.src:
+            check_available(self.build, target, self.variant, self.freethreaded)
+        if self.sha256 and not self.prefix:
+            listed = self.checksums.setdefault(self.asset(self.version, target), self.sha256)
+            if listed != self.sha256:
+                raise ChecksumMismatch('sha256 %s and checksums entry %s disagree for %s' % (
+                    self.sha256, listed, self.asset(self.version, target)))
+        if self.strict and not self.checksums:
+            raise InstallError('checksums are required but none are given: pass the lock file\'s checksums')
+
+    def pinned_digest(self, version, target):
+        """The digest a pin demands for an exact version, or None when nothing pins it."""
+        if self.sha256:
+            return self.sha256
+        if self.prefix:
+            locked = self.locked(target)
+            return locked[1] if locked and locked[2] == version else None
+        return self.checksums.get(self.asset(version, target))
+
+    def locked(self, target):
+        """(asset, digest, exact version) from the pinned checksums alone, or None."""
+        try:
+            return resolve(self.checksums, self.version, self.build, target, self.variant, self.freethreaded)
+        except ValueError:
+            return None
+
+
 class Installer(object):
     def __init__(self, root, target, link_dir, fetcher, check_mode, run):
         self.root = root
@@ -107,42 +160,33 @@ class Installer(object):
 
     # -- present -------------------------------------------------------------------------------
 
-    def present(self, version, build, variant, freethreaded, mirrors, url=None, src=None, sha256=None,
-                default=False, force=False):
-        variant = variant or DEFAULT_VARIANT
-        freethreaded = bool(freethreaded)
-        check_build(build)
-        prefix = is_prefix(version)
-        if not url and not src:
-            check_available(build, self.target, variant, freethreaded)
-        sha256 = normalize_sha256(sha256) if sha256 else None
-
-        current = self._healthy_install(version, build, variant, freethreaded, sha256, force)
+    def present(self, req):
+        current = self._healthy_install(req)
         before = self._describe(*current) if current else {}
-        if current and not self._links_to_change(self._wanted_links(current[1], current[0], default)):
+        if current and not self._links_to_change(self._wanted_links(current[1], current[0], req.default)):
             return dict(changed=False, diff=dict(before=before, after=before), **before)
 
         if self.check_mode:
-            after = self._predict(current, version, build, variant, freethreaded, sha256, url, default)
+            after = self._predict(current, req)
             return dict(changed=True, diff=dict(before=before, after=after), **after)
 
         root_fs.ensure_root(self.root)
         with root_fs.Lock(self.root):
             root_fs.recover(self.root)
             # Another run may have finished the same install while we waited for the lock.
-            current = self._healthy_install(version, build, variant, freethreaded, sha256, force)
+            current = self._healthy_install(req)
             if not current:
-                current = self._install(version, prefix, build, variant, freethreaded, mirrors, url, src, sha256)
-            self._apply_links(current, self._wanted_links(current[1], current[0], default))
+                current = self._install(req)
+            self._apply_links(current, self._wanted_links(current[1], current[0], req.default))
         after = self._describe(*current)
         return dict(changed=after != before, diff=dict(before=before, after=after), **after)
 
-    def _healthy_install(self, version, build, variant, freethreaded, sha256, force):
-        if force:
+    def _healthy_install(self, req):
+        if req.force:
             return None
-        for path, receipt in self._matching(version, build, variant, freethreaded):
-            if sha256 and receipt['sha256'] != sha256:
-                continue
+        for path, receipt in self._matching(req.version, req.build, req.variant, req.freethreaded):
+            if req.pinned_digest(receipt['version'], self.target) not in (None, receipt['sha256']):
+                continue  # installed from other bytes than the pin names: replace it
             if self.runs(path, receipt)[0]:
                 return path, receipt
         return None
@@ -155,18 +199,17 @@ class Installer(object):
             variant=receipt['variant'], freethreaded=bool(receipt['freethreaded']), sha256=receipt['sha256'],
             url=receipt['url'], links=links)
 
-    def _predict(self, current, version, build, variant, freethreaded, sha256, url, default):
+    def _predict(self, current, req):
         """The state a real run would produce, from what is knowable without the network."""
         if current:
-            after = self._describe(*current)
-            after['links'] = self._wanted_links(current[1], current[0], default)
-            return after
-        receipt = dict(version=version, build=build, target=self.target, variant=variant,
-                       freethreaded=freethreaded, sha256=sha256 or '(from SHA256SUMS)',
-                       url=redact_url(url) if url else '(from mirror)')
-        path = os.path.join(self.root, install_dir_name(asset_name(version, build, self.target, variant, freethreaded)))
+            path, receipt = current
+        else:
+            receipt = dict(version=req.version, build=req.build, target=self.target, variant=req.variant,
+                           freethreaded=req.freethreaded, url=redact_url(req.url) if req.url else '(from mirror)',
+                           sha256=req.pinned_digest(req.version, self.target) or '(from SHA256SUMS)')
+            path = os.path.join(self.root, install_dir_name(req.asset(req.version, self.target)))
         after = self._describe(path, receipt)
-        after['links'] = self._wanted_links(receipt, path, default)
+        after['links'] = self._wanted_links(receipt, path, req.default)
         return after
 
     def _apply_links(self, current, wanted):
@@ -181,35 +224,48 @@ class Installer(object):
 
     # -- download and install ----------------------------------------------------------------
 
-    def _resolve(self, version, prefix, build, variant, freethreaded, mirrors, url, sha256):
-        """Exact version, digest and candidate URLs. SHA256SUMS is read only when needed."""
-        if url:
-            base = url.rsplit('/', 1)[0]
-            named = parse_asset_name(unquote(url.rsplit('/', 1)[-1])) or {}
-            exact = named.get('version', version)
-            if not version_matches(version, exact) or prefix and not named:
-                raise InstallError('url %s does not name Python %s: give the exact version of the '
-                                   'archive' % (redact_url(url), version))
-            if not sha256:
-                sums = self._sums([base + '/SHA256SUMS'], 'no sha256 given for url %s and ' % redact_url(url))
-                sha256 = sums.get(unquote(url.rsplit('/', 1)[-1]))
-                if not sha256:
-                    raise InstallError('no sha256 given for url %s and the SHA256SUMS beside it does not '
-                                       'list it: pass sha256' % redact_url(url))
-            return exact, sha256, [url]
-        if not prefix and sha256:  # a full pin (a lock file's): SHA256SUMS is not needed
-            name = asset_name(version, build, self.target, variant, freethreaded)
-            return version, sha256, [asset_url(m, build, name) for m in mirrors]
-        sums = self._sums([sums_url(m, build) for m in mirrors], '')
+    def _resolve(self, req):
+        """Exact version, digest and candidate URLs; SHA256SUMS is read only when no pin settles it."""
+        if req.src:
+            if req.prefix or not req.sha256:
+                raise InstallError('src needs an exact version and its sha256')
+            return req.version, req.sha256, ['file://' + os.path.abspath(req.src)]
+        if req.url:
+            return self._resolve_url(req)
+        locked = req.locked(self.target)
+        if locked:
+            name, digest, exact = locked
+            return exact, digest, [asset_url(m, req.build, name) for m in req.mirrors]
+        if req.strict:
+            raise InstallError('%s is not in the pinned checksums (lock file): refusing to trust the '
+                               'mirror\'s SHA256SUMS. Regenerate the lock file for this pin and target'
+                               % req.asset(req.version, self.target))
+        sums = self._sums([sums_url(m, req.build) for m in req.mirrors], '')
         try:
-            name, listed, exact = resolve(sums, version, build, self.target, variant, freethreaded)
+            name, listed, exact = resolve(sums, req.version, req.build, self.target, req.variant, req.freethreaded)
         except ValueError as exc:
             raise InstallError(str(exc))
-        if sha256 and sha256 != listed:
+        if req.sha256 and req.sha256 != listed:
             raise ChecksumMismatch('the mirror\'s SHA256SUMS lists %s for %s, but the pinned sha256 is %s: '
                                    'the mirror serves a different build than the one pinned; nothing was '
-                                   'installed' % (listed, name, sha256))
-        return exact, sha256 or listed, [asset_url(m, build, name) for m in mirrors]
+                                   'installed' % (listed, name, req.sha256))
+        return exact, listed, [asset_url(m, req.build, name) for m in req.mirrors]
+
+    def _resolve_url(self, req):
+        url = req.url
+        basename = unquote(url.rsplit('/', 1)[-1])
+        named = parse_asset_name(basename) or {}
+        exact = named.get('version', req.version)
+        if not version_matches(req.version, exact) or req.prefix and not named:
+            raise InstallError('url %s does not name Python %s: give the exact version of the '
+                               'archive' % (redact_url(url), req.version))
+        digest = req.sha256 or req.pinned_digest(exact, self.target)
+        if not digest:
+            context = 'no sha256 given for url %s and ' % redact_url(url)
+            digest = self._sums([url.rsplit('/', 1)[0] + '/SHA256SUMS'], context).get(basename)
+            if not digest:
+                raise InstallError('%sthe SHA256SUMS beside it does not list it: pass sha256' % context)
+        return exact, digest, [url]
 
     def _sums(self, urls, context):
         try:
@@ -221,16 +277,11 @@ class Installer(object):
         except ValueError as exc:
             raise InstallError('%sSHA256SUMS from the mirror is unusable: %s' % (context, exc))
 
-    def _install(self, version, prefix, build, variant, freethreaded, mirrors, url, src, sha256):
-        if src:
-            if not sha256 or prefix:
-                raise InstallError('src needs an exact version and its sha256')
-            exact, urls = version, ['file://' + os.path.abspath(src)]
-        else:
-            exact, sha256, urls = self._resolve(version, prefix, build, variant, freethreaded, mirrors, url, sha256)
-        name = install_dir_name(asset_name(exact, build, self.target, variant, freethreaded))
-        receipt = dict(version=exact, build=build, target=self.target, variant=variant,
-                       freethreaded=freethreaded, sha256=sha256)
+    def _install(self, req):
+        exact, sha256, urls = self._resolve(req)
+        name = install_dir_name(req.asset(exact, self.target))
+        receipt = dict(version=exact, build=req.build, target=self.target, variant=req.variant,
+                       freethreaded=req.freethreaded, sha256=sha256)
 
         def attempt(candidate):
             staging = root_fs.new_staging(self.root, name)

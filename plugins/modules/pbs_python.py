@@ -95,6 +95,19 @@ options:
         C(<mirror>/<TAG>/SHA256SUMS); when no digest is available at all, the task fails.
       - When given, an installed build with another recorded digest is replaced.
     type: str
+  checksums:
+    description:
+      - Pinned sha256 digests by asset name, for example the role's C(pbs_python_checksums) or a lock
+        file's entries. An asset listed here must have exactly that digest, so a replaced or tampered
+        mirror is detected, and needs no C(SHA256SUMS) from the mirror; a X.Y O(version) resolves
+        against these names first.
+    type: dict
+  strict_checksums:
+    description:
+      - Refuse any asset that O(checksums) does not list instead of reading the mirror's
+        C(SHA256SUMS): with a lock file, the same bytes are installed whenever the playbook runs.
+    type: bool
+    default: false
   install_root:
     description:
       - Directory that holds one sub-directory per build, named after its asset, side by side.
@@ -292,7 +305,7 @@ removed:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher
-from ansible_collections.pbs.python.plugins.module_utils._installer import Installer, InstallError
+from ansible_collections.pbs.python.plugins.module_utils._installer import Installer, InstallError, Request
 from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, VARIANTS
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 
@@ -307,6 +320,8 @@ ARGUMENT_SPEC = dict(
     url=dict(type='str'),
     src=dict(type='path'),
     sha256=dict(type='str'),
+    checksums=dict(type='dict'),
+    strict_checksums=dict(type='bool', default=False),
     install_root=dict(type='path', default='/opt/pbs-python'),
     link_dir=dict(type='path'),
     default=dict(type='bool', default=False),
@@ -348,10 +363,13 @@ def main():
         if params['state'] == 'absent':
             result = installer.absent(params['version'], params['build'], params['variant'], params['freethreaded'])
         else:
-            result = installer.present(
+            request = Request(
                 version=params['version'], build=params['build'], variant=params['variant'],
                 freethreaded=params['freethreaded'], mirrors=params['mirror'], url=params['url'],
-                src=params['src'], sha256=params['sha256'], default=params['default'], force=params['force'])
+                src=params['src'], sha256=params['sha256'], checksums=params['checksums'],
+                strict=params['strict_checksums'], default=params['default'], force=params['force'])
+            request.check(target)
+            result = installer.present(request)
     except (InstallError, ValueError, OSError) as exc:
         module.fail_json(msg=str(exc))
     if not module._diff:

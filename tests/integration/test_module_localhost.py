@@ -186,3 +186,27 @@ def test_diff_shows_before_and_after_of_a_build_change(tmp_path, mirror, host_ro
     assert diff['after']['links'][os.path.join(host_root[1], 'python3')].startswith(
         os.path.join(host_root[0], 'cpython-3.13'))
     assert os.readlink(os.path.join(host_root[1], 'python3')).startswith(os.path.join(host_root[0], 'cpython-3.12'))
+
+
+def test_pinned_checksums_settle_a_prefix_without_sha256sums_and_strict_refuses_the_rest(tmp_path, mirror, host_root):
+    pinned = {ASSET_312: mirror.sums[ASSET_312]}
+    mirror.reset()
+    run = play(tmp_path, [
+        pbs(mirror, host_root, name='locked', version='3.12', build='20240107', checksums=pinned,
+            strict_checksums=True),
+        dict(pbs(mirror, host_root, name='unlocked', version='3.11', build='20240107', checksums=pinned,
+                 strict_checksums=True), ignore_errors=True),
+    ])
+    assert run.result('locked')['version'] == '3.12.1', run.output
+    assert 'not in the pinned checksums' in run.result('unlocked')['msg']
+    assert mirror.gets() == ['/20240107/' + ASSET_312]  # no SHA256SUMS, nothing for the refused pin
+
+
+def test_bytes_changed_under_the_same_name_are_refused_against_pinned_checksums(tmp_path, mirror, host_root):
+    other = 'cpython-3.11.7+20240107-%s-install_only.tar.gz' % TRIPLE
+    tampered = {ASSET_312: mirror.sums[other]}  # what a mirror swapping the file would look like
+    run = play(tmp_path, [pbs(mirror, host_root, version='3.12', build='20240107', checksums=tampered)])
+    assert run.rc != 0
+    assert 'checksum mismatch' in run.result('pbs')['msg']
+    assert mirror.sums[other] in run.result('pbs')['msg'] and mirror.sums[ASSET_312] in run.result('pbs')['msg']
+    assert not os.path.isdir(host_root[0]) or leftovers(host_root[0]) == [] and os.listdir(host_root[0]) == ['.lock']
