@@ -21,12 +21,16 @@ import os
 import shutil
 import tempfile
 
+from ansible_collections.pbs.python.plugins.module_utils._naming import interpreter_name
+
 RECEIPT = 'PBS_RECEIPT.json'
 BUILD_FILE = 'BUILD'  # uv's marker: the release tag, no newline; lets uv's build pinning see us
 LOCK = '.lock'
 STAGING_PREFIX = '.staging-'
 TRASH_PREFIX = '.trash-'
 RECEIPT_FIELDS = ('version', 'build', 'target', 'variant', 'freethreaded', 'sha256', 'url')
+_PROBE = ("import sys; v = sys.version_info; print('%d.%d.%d%s' % (v[0], v[1], v[2], "
+          "{'alpha': 'a', 'beta': 'b', 'candidate': 'rc'}.get(v[3], '') + (str(v[4]) if v[3] != 'final' else '')))")
 
 
 def read_receipt(install_dir):
@@ -65,6 +69,35 @@ def installs(root):
         if receipt is not None:
             found.append((path, receipt))
     return found
+
+
+def interpreter_path(install_dir, receipt):
+    return os.path.join(install_dir, 'bin', interpreter_name(receipt['version'], receipt['freethreaded']))
+
+
+def interpreter_runs(install_dir, receipt, run):
+    """(works, why): does the interpreter start, isolated, and report the recorded version?
+
+    A receipt alone is not proof: files can be deleted or corrupted after the install.
+    """
+    python = interpreter_path(install_dir, receipt)
+    if not os.access(python, os.X_OK):
+        return False, '%s is missing or not executable' % python
+    rc, out, err = run([python, '-I', '-S', '-c', _PROBE])
+    if rc != 0:
+        return False, (err or out).strip()[-400:]
+    if out.strip() != receipt['version']:
+        return False, 'reports Python %s, not %s' % (out.strip(), receipt['version'])
+    return True, ''
+
+
+def links_into(install_dir, receipt, link_dir=None):
+    """Links that point into an install: those its receipt recorded, and any in ``link_dir``."""
+    candidates = set(receipt.get('links', []))
+    if link_dir and os.path.isdir(link_dir):
+        candidates.update(os.path.join(link_dir, name) for name in os.listdir(link_dir))
+    inside = install_dir + os.sep
+    return sorted(link for link in candidates if (link_state(link)[1] or '').startswith(inside))
 
 
 class Lock(object):

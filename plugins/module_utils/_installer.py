@@ -32,8 +32,6 @@ from ansible_collections.pbs.python.plugins.module_utils._release import (
 )
 
 DEFAULT_VARIANT = 'install_only_stripped'
-_PROBE = ("import sys; v = sys.version_info; print('%d.%d.%d%s' % (v[0], v[1], v[2], "
-          "{'alpha': 'a', 'beta': 'b', 'candidate': 'rc'}.get(v[3], '') + (str(v[4]) if v[3] != 'final' else '')))")
 
 
 class InstallError(Exception):
@@ -125,18 +123,6 @@ class Installer(object):
             found.append((path, receipt))
         return sorted(found, key=lambda item: version_key(item[1]['version']), reverse=True)
 
-    def runs(self, path, receipt):
-        """Does the install's interpreter start and report the recorded version?"""
-        python = os.path.join(path, 'bin', interpreter_name(receipt['version'], receipt['freethreaded']))
-        if not os.access(python, os.X_OK):
-            return False, '%s is missing or not executable' % python
-        rc, out, err = self.run([python, '-I', '-S', '-c', _PROBE])
-        if rc != 0:
-            return False, (err or out).strip()[-400:]
-        if out.strip() != receipt['version']:
-            return False, 'reports Python %s, not %s' % (out.strip(), receipt['version'])
-        return True, ''
-
     def _wanted_links(self, receipt, path, default):
         if not self.link_dir:
             return {}
@@ -187,14 +173,14 @@ class Installer(object):
         for path, receipt in self._matching(req.version, req.build, req.variant, req.freethreaded):
             if req.pinned_digest(receipt['version'], self.target) not in (None, receipt['sha256']):
                 continue  # installed from other bytes than the pin names: replace it
-            if self.runs(path, receipt)[0]:
+            if root_fs.interpreter_runs(path, receipt, self.run)[0]:
                 return path, receipt
         return None
 
     def _describe(self, path, receipt):
-        links = dict((link, root_fs.link_state(link)[1]) for link in self._links_into(path, receipt))
+        links = dict((link, root_fs.link_state(link)[1]) for link in root_fs.links_into(path, receipt, self.link_dir))
         return dict(
-            python=os.path.join(path, 'bin', interpreter_name(receipt['version'], receipt['freethreaded'])),
+            python=root_fs.interpreter_path(path, receipt),
             path=path, version=receipt['version'], build=receipt['build'], target=receipt['target'],
             variant=receipt['variant'], freethreaded=bool(receipt['freethreaded']), sha256=receipt['sha256'],
             url=receipt['url'], links=links)
@@ -323,7 +309,7 @@ class Installer(object):
                                'Python %s' % (interpreter, minor_of(receipt['version'])))
         root_fs.ensure_python_link(staging, interpreter)
         root_fs.write_markers(staging, receipt)
-        works, why = self.runs(staging, receipt)
+        works, why = root_fs.interpreter_runs(staging, receipt, self.run)
         if not works:
             raise InstallError('the downloaded interpreter does not run on this host (%s); is target %s '
                                'right for it?' % (why, receipt['target']))
@@ -342,15 +328,9 @@ class Installer(object):
             return result
         with root_fs.Lock(self.root):
             for path, receipt in doomed:
-                for link in self._links_into(path, receipt):
+                for link in root_fs.links_into(path, receipt, self.link_dir):
                     os.unlink(link)
                     result['links'][link] = None
                 root_fs.remove(self.root, os.path.basename(path))
         return result
 
-    def _links_into(self, path, receipt):
-        """Links that point into an install: those its receipt recorded, and any in link_dir."""
-        candidates = set(receipt.get('links', []))
-        if self.link_dir and os.path.isdir(self.link_dir):
-            candidates.update(os.path.join(self.link_dir, n) for n in os.listdir(self.link_dir))
-        return sorted(link for link in candidates if (root_fs.link_state(link)[1] or '').startswith(path + os.sep))

@@ -105,7 +105,7 @@ options:
   strict_checksums:
     description:
       - Refuse any asset that O(checksums) does not list instead of reading the mirror's
-        C(SHA256SUMS): with a lock file, the same bytes are installed whenever the playbook runs.
+        C(SHA256SUMS); with a lock file, the same bytes are installed whenever the playbook runs.
     type: bool
     default: false
   install_root:

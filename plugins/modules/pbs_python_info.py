@@ -1,0 +1,116 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: pbs.python contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: pbs_python_info
+short_description: Report the python-build-standalone builds installed on a host
+version_added: 0.1.0
+description:
+  - Lists every build under O(install_root) from its receipt (version, build, target, variant,
+    sha256, source URL), the links that point into it, and whether its interpreter still runs.
+  - Directories under O(install_root) without a valid receipt are reported as unrecognized; they are
+    neither installs of this collection nor complete ones.
+  - Reads only the host's state; never uses the network.
+author:
+  - pbs.python contributors (@pbs-python)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.info_module
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: N/A
+    details: This module changes nothing.
+  platform:
+    platforms: posix
+options:
+  install_root:
+    description: The directory that holds the builds.
+    type: path
+    default: /opt/pbs-python
+  link_dir:
+    description: Also report links in this directory that point into an install.
+    type: path
+'''
+
+EXAMPLES = r'''
+- name: What is installed here?
+  pbs.python.pbs_python_info:
+    link_dir: /usr/local/bin
+  register: pbs
+
+- name: Fail on broken interpreters
+  ansible.builtin.assert:
+    that: pbs.installs | rejectattr('works') | list | length == 0
+'''
+
+RETURN = r'''
+installs:
+  description: One entry per install with a receipt, sorted by path.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path: {description: Install directory., type: str, returned: always}
+    python: {description: The interpreter., type: str, returned: always}
+    version: {description: Exact Python version., type: str, returned: always}
+    build: {description: PBS release tag., type: str, returned: always}
+    target: {description: PBS target triple., type: str, returned: always}
+    variant: {description: Archive variant., type: str, returned: always}
+    freethreaded: {description: Free-threaded build., type: bool, returned: always}
+    sha256: {description: Digest of the archive it came from., type: str, returned: always}
+    url: {description: Where it came from, without credentials., type: str, returned: always}
+    installed_at: {description: When it was installed (UTC)., type: str, returned: when recorded}
+    links: {description: Links that point into it, link to target., type: dict, returned: always}
+    works: {description: Whether the interpreter starts and reports the recorded version., type: bool, returned: always}
+    error: {description: Why it does not work., type: str, returned: always}
+unrecognized:
+  description: Directories under the install root without a valid receipt.
+  returned: always
+  type: list
+  elements: str
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.pbs.python.plugins.module_utils import _install_root as root_fs
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(install_root=dict(type='path', default='/opt/pbs-python'), link_dir=dict(type='path')),
+        supports_check_mode=True,
+    )
+    root, link_dir = module.params['install_root'], module.params['link_dir']
+
+    def run(argv):
+        return module.run_command(argv, environ_update={'PYTHONHOME': '', 'PYTHONPATH': ''})
+
+    installs = []
+    for path, receipt in root_fs.installs(root):
+        works, why = root_fs.interpreter_runs(path, receipt, run)
+        entry = dict((field, receipt[field]) for field in root_fs.RECEIPT_FIELDS)
+        entry.update(path=path, python=root_fs.interpreter_path(path, receipt), works=works, error=why,
+                     links=dict((link, os.readlink(link)) for link in root_fs.links_into(path, receipt, link_dir)))
+        if 'installed_at' in receipt:
+            entry['installed_at'] = receipt['installed_at']
+        installs.append(entry)
+    known = set(entry['path'] for entry in installs)
+    unrecognized = sorted(
+        os.path.join(root, name) for name in (os.listdir(root) if os.path.isdir(root) else [])
+        if not name.startswith('.') and os.path.join(root, name) not in known)
+    module.exit_json(changed=False, installs=installs, unrecognized=unrecognized)
+
+
+if __name__ == '__main__':
+    main()
