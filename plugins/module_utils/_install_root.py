@@ -83,7 +83,10 @@ def interpreter_runs(install_dir, receipt, run):
     python = interpreter_path(install_dir, receipt)
     if not os.access(python, os.X_OK):
         return False, '%s is missing or not executable' % python
-    rc, out, err = run([python, '-I', '-S', '-c', _PROBE])
+    try:
+        rc, out, err = run([python, '-I', '-S', '-c', _PROBE])
+    except (IOError, OSError) as exc:  # e.g. a truncated binary: Exec format error
+        return False, 'cannot run %s: %s' % (python, getattr(exc, 'strerror', None) or exc)
     if rc != 0:
         return False, (err or out).strip()[-400:]
     if out.strip() != receipt['version']:

@@ -388,7 +388,8 @@ def _sysctl(module):
 def _runner(module):
     """Run the interpreter under test isolated from the environment Ansible's own Python runs in."""
     def run(argv):
-        return module.run_command(argv, environ_update={'PYTHONHOME': '', 'PYTHONPATH': ''})
+        return module.run_command(argv, environ_update={'PYTHONHOME': '', 'PYTHONPATH': ''},
+                                  handle_exceptions=False)
     return run
 
 

@@ -94,7 +94,8 @@ def main():
     root, link_dir = module.params['install_root'], module.params['link_dir']
 
     def run(argv):
-        return module.run_command(argv, environ_update={'PYTHONHOME': '', 'PYTHONPATH': ''})
+        return module.run_command(argv, environ_update={'PYTHONHOME': '', 'PYTHONPATH': ''},
+                                  handle_exceptions=False)
 
     installs = []
     for path, receipt in root_fs.installs(root):
