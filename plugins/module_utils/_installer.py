@@ -333,4 +333,3 @@ class Installer(object):
                     result['links'][link] = None
                 root_fs.remove(self.root, os.path.basename(path))
         return result
-

@@ -22,12 +22,11 @@ author:
   - pbs.python contributors (@pbs-python)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
 attributes:
   check_mode:
     support: full
   diff_mode:
-    support: N/A
+    support: none
     details: This module changes nothing.
   platform:
     platforms: posix
@@ -67,9 +66,9 @@ installs:
     variant: {description: Archive variant., type: str, returned: always}
     freethreaded: {description: Free-threaded build., type: bool, returned: always}
     sha256: {description: Digest of the archive it came from., type: str, returned: always}
-    url: {description: Where it came from, without credentials., type: str, returned: always}
+    url: {description: 'Where it came from, without credentials.', type: str, returned: always}
     installed_at: {description: When it was installed (UTC)., type: str, returned: when recorded}
-    links: {description: Links that point into it, link to target., type: dict, returned: always}
+    links: {description: 'Links that point into it: link to target.', type: dict, returned: always}
     works: {description: Whether the interpreter starts and reports the recorded version., type: bool, returned: always}
     error: {description: Why it does not work., type: str, returned: always}
 unrecognized:

@@ -211,7 +211,7 @@ def tarfile_reference(data, root):
 
 def written_bytes(root):
     total = 0
-    for dirpath, _, filenames in os.walk(root):
+    for dirpath, dummy, filenames in os.walk(root):
         for name in filenames:
             total += os.lstat(os.path.join(dirpath, name)).st_size
     return total
@@ -591,7 +591,7 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize('build,message', HOSTILE, ids=[case.__name__[5:] for case, _ in HOSTILE])
+@pytest.mark.parametrize('build,message', HOSTILE, ids=[case.__name__[5:] for case, dummy in HOSTILE])
 @pytest.mark.parametrize('chunk', [7, 1 << 20])
 def test_hostile_archive_is_refused_and_contained(layout, build, message, chunk):
     data = build(layout)
@@ -652,15 +652,14 @@ def _gzip_stream(pieces):
 
 def _zeros(total, block=MiB):
     zeros = b'\x00' * block
-    for _ in range(total // block):
+    for dummy in range(total // block):
         yield zeros
 
 
 def _bomb_members(count, size):
     for i in range(count):
         yield raw_header('python/zeros%02d' % i, b'0', size=size)
-        for piece in _zeros(size):
-            yield piece
+        yield from _zeros(size)
     yield b'\x00' * 1024
 
 

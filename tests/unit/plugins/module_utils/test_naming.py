@@ -107,7 +107,7 @@ def test_every_uv_install_only_entry_round_trips():
 
 def test_uv_entries_cover_the_interesting_cases():
     """The replay above must include every target family, both variants and free-threading."""
-    pins = [pin_of(entry) for _, entry in ENTRIES]
+    pins = [pin_of(entry) for dummy, entry in ENTRIES]
     targets = set(pin[2] for pin in pins)
     assert {'ppc64le-unknown-linux-gnu', 'riscv64-unknown-linux-gnu', 's390x-unknown-linux-gnu',
             'armv7-unknown-linux-gnueabi', 'armv7-unknown-linux-gnueabihf', 'i686-unknown-linux-gnu',

@@ -71,7 +71,7 @@ def test_sums_text_looks_like_upstream():
 @pytest.mark.parametrize('tag', TAGS)
 def test_parse_round_trip(tag):
     parsed = parse_sha256sums(SUMS[tag])
-    assert parsed == dict((name, digest) for name, (digest, _) in FILES[tag].items())
+    assert parsed == dict((name, digest) for name, (digest, dummy) in FILES[tag].items())
     assert sums_text(dict((name, (digest, None)) for name, digest in parsed.items())) == SUMS[tag]
 
 
@@ -249,7 +249,7 @@ def test_resolve_full_archives_are_ignored():
     """A build whose only listing for a target is a .tar.zst full archive has no install asset."""
     files = FILES['20260814']
     assert 'cpython-3.15.0rc1+20260814-x86_64-unknown-linux-gnu-debug-full.tar.zst' in files
-    sums = {name: digest for name, (digest, _) in files.items() if name.endswith('.tar.zst')}
+    sums = {name: digest for name, (digest, dummy) in files.items() if name.endswith('.tar.zst')}
     with pytest.raises(ResolveError):
         resolve(sums, '3.15', '20260814', 'x86_64-unknown-linux-gnu', 'install_only_stripped', False)
     with pytest.raises(ResolveError):
@@ -270,7 +270,7 @@ def test_resolve_freethreaded(tag, version, expected):
         assert name == 'cpython-%s+%s-%s-freethreaded-install_only_stripped.tar.gz' % (expected, tag, target)
         assert FILES[tag][name][1]['variant'] == 'freethreaded'
         assert digest == uv_digest(tag, name)
-        plain, plain_digest, _ = resolve(sums, version, tag, target, 'install_only_stripped', False)
+        plain, plain_digest, dummy = resolve(sums, version, tag, target, 'install_only_stripped', False)
         assert 'freethreaded' not in plain and plain_digest != digest
         assert FILES[tag][plain][1]['variant'] is None
 
