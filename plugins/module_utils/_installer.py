@@ -51,7 +51,7 @@ class Request(object):
     """
 
     def __init__(self, version, build, variant=None, freethreaded=False, mirrors=(), url=None, src=None,
-                 sha256=None, checksums=None, strict=False, default=False, force=False):
+                 sha256=None, checksums=None, strict=False, default=False, force=False, delivery='host', origin=None):
         self.version = version
         self.build = check_build(build)
         self.prefix = is_prefix(version)
@@ -63,6 +63,8 @@ class Request(object):
         self.checksums = dict((name, normalize_sha256(digest)) for name, digest in (checksums or {}).items())
         self.strict = strict
         self.default, self.force = default, force
+        self.delivery = delivery
+        self.origin = origin
 
     def asset(self, version, target):
         return asset_name(version, self.build, target, self.variant, self.freethreaded)
@@ -86,6 +88,35 @@ class Request(object):
             locked = self.locked(target)
             return locked[1] if locked and locked[2] == version else None
         return self.checksums.get(self.asset(version, target))
+
+    def choose(self, target, read_sums, trusted=None):
+        """(asset, sha256, exact version) for this pin from the most trusted source that settles it.
+
+        Pinned checksums first, then ``trusted`` (a verified controller cache), then the
+        mirror's SHA256SUMS via ``read_sums()`` unless strict; a pinned sha256 must agree with it.
+        """
+        chosen = self.locked(target)
+        if not chosen and trusted:
+            try:
+                chosen = resolve(trusted, self.version, self.build, target, self.variant, self.freethreaded)
+            except ValueError:
+                chosen = None
+        if chosen:
+            return chosen
+        if self.strict:
+            raise InstallError('%s is not in the pinned checksums (lock file): refusing to trust the '
+                               'mirror\'s SHA256SUMS. Regenerate the lock file for this pin and target'
+                               % self.asset(self.version, target))
+        try:
+            name, listed, exact = resolve(read_sums(), self.version, self.build, target, self.variant,
+                                          self.freethreaded)
+        except ValueError as exc:
+            raise InstallError(str(exc))
+        if self.sha256 and self.sha256 != listed:
+            raise ChecksumMismatch('the mirror\'s SHA256SUMS lists %s for %s, but the pinned sha256 is %s: '
+                                   'the mirror serves a different build than the one pinned; nothing was '
+                                   'installed' % (listed, name, self.sha256))
+        return name, listed, exact
 
     def locked(self, target):
         """(asset, digest, exact version) from the pinned checksums alone, or None."""
@@ -155,6 +186,9 @@ class Installer(object):
         if self.check_mode:
             after = self._predict(current, req)
             return dict(changed=True, diff=dict(before=before, after=after), **after)
+        if not current and req.delivery == 'controller' and not req.src:
+            # The action plugin asked first; it fetches the archive on the controller and sends it.
+            return dict(changed=False, needs_archive=True, target=self.target)
 
         root_fs.ensure_root(self.root)
         with root_fs.Lock(self.root):
@@ -218,24 +252,8 @@ class Installer(object):
             return req.version, req.sha256, ['file://' + os.path.abspath(req.src)]
         if req.url:
             return self._resolve_url(req)
-        locked = req.locked(self.target)
-        if locked:
-            name, digest, exact = locked
-            return exact, digest, [asset_url(m, req.build, name) for m in req.mirrors]
-        if req.strict:
-            raise InstallError('%s is not in the pinned checksums (lock file): refusing to trust the '
-                               'mirror\'s SHA256SUMS. Regenerate the lock file for this pin and target'
-                               % req.asset(req.version, self.target))
-        sums = self._sums([sums_url(m, req.build) for m in req.mirrors], '')
-        try:
-            name, listed, exact = resolve(sums, req.version, req.build, self.target, req.variant, req.freethreaded)
-        except ValueError as exc:
-            raise InstallError(str(exc))
-        if req.sha256 and req.sha256 != listed:
-            raise ChecksumMismatch('the mirror\'s SHA256SUMS lists %s for %s, but the pinned sha256 is %s: '
-                                   'the mirror serves a different build than the one pinned; nothing was '
-                                   'installed' % (listed, name, req.sha256))
-        return exact, listed, [asset_url(m, req.build, name) for m in req.mirrors]
+        name, digest, exact = req.choose(self.target, lambda: self._sums([sums_url(m, req.build) for m in req.mirrors], ''))
+        return exact, digest, [asset_url(m, req.build, name) for m in req.mirrors]
 
     def _resolve_url(self, req):
         url = req.url
@@ -273,7 +291,7 @@ class Installer(object):
             staging = root_fs.new_staging(self.root, name)
             try:
                 self._fetch_into(staging, candidate, sha256)
-                receipt['url'] = redact_url(candidate)
+                receipt['url'] = redact_url(req.origin or candidate)
                 receipt['installed_at'] = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
                 self._check_staged(staging, receipt)
                 return staging

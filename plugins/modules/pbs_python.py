@@ -84,11 +84,32 @@ options:
         O(version) and O(build) still name the install.
       - When O(sha256) is not given, the digest is read from C(SHA256SUMS) beside the URL.
     type: str
+  delivery:
+    description:
+      - V(host) downloads on the host from O(mirror). V(controller) downloads each asset once on the
+        controller (into O(cache_dir), verified, resuming interrupted downloads) and copies it to the
+        hosts that need it; hosts then need no access to any mirror. A host that already has the
+        build receives nothing.
+      - With V(controller), O(mirror) may be a C(file://) directory on the controller, and a cache
+        filled beforehand works with no network at all.
+    type: str
+    choices: [host, controller]
+    default: host
+  cache_dir:
+    description:
+      - Controller directory of verified archives for O(delivery=controller), content-addressed by sha256.
+    type: path
+    default: ~/.cache/pbs-python/downloads
   src:
     description:
       - Path of the archive already on the host (controller delivery puts it there). Verified against
         O(sha256) like a download.
     type: path
+  origin:
+    description:
+      - Where O(src) came from (a mirror URL), recorded in the receipt instead of the local path.
+        Set by controller delivery.
+    type: str
   sha256:
     description:
       - Expected sha256 of the archive (hex, or C(sha256:<hex>)). When omitted it is read from
@@ -291,6 +312,10 @@ url:
   description: Where the archive came from, without credentials or query.
   returned: state=present
   type: str
+needs_archive:
+  description: Internal to O(delivery=controller) - the host lacks the build and waits for the archive.
+  returned: never to the playbook
+  type: bool
 links:
   description: Links maintained in O(link_dir), name to target.
   returned: always
@@ -319,6 +344,9 @@ ARGUMENT_SPEC = dict(
     mirror=dict(type='list', elements='str', default=[UPSTREAM]),
     url=dict(type='str'),
     src=dict(type='path'),
+    delivery=dict(type='str', choices=['host', 'controller'], default='host'),
+    cache_dir=dict(type='path', default='~/.cache/pbs-python/downloads'),
+    origin=dict(type='str'),
     sha256=dict(type='str'),
     checksums=dict(type='dict'),
     strict_checksums=dict(type='bool', default=False),
@@ -367,7 +395,8 @@ def main():
                 version=params['version'], build=params['build'], variant=params['variant'],
                 freethreaded=params['freethreaded'], mirrors=params['mirror'], url=params['url'],
                 src=params['src'], sha256=params['sha256'], checksums=params['checksums'],
-                strict=params['strict_checksums'], default=params['default'], force=params['force'])
+                strict=params['strict_checksums'], default=params['default'], force=params['force'],
+                delivery=params['delivery'], origin=params['origin'])
             request.check(target)
             result = installer.present(request)
     except (InstallError, ValueError, OSError) as exc:
