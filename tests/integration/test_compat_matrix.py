@@ -12,6 +12,7 @@ Controller venvs come from the package registry once and are cached under
 
 import glob
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -30,13 +31,12 @@ RECIPE = '1'  # bump when the venv recipe below changes
 DEBIAN_PYTHON = '/usr/bin/python3'
 
 
-def pyenv_python(minor, patch=None):
-    """``~/.pyenv/versions/<X.Y.Z>/bin/python<X.Y>`` (the newest patch unless one is named), or None.
+def pyenv_python(minor):
+    """``~/.pyenv/versions/<X.Y.Z>/bin/python<X.Y>`` of the newest patch of ``minor``, or None.
 
     pyenv's shims are not used: for 3.12 and 3.13 they do not resolve here.
     """
-    pattern = patch or (minor + '.*')
-    found = [p for p in glob.glob(os.path.expanduser('~/.pyenv/versions/%s/bin/python%s' % (pattern, minor)))
+    found = [p for p in glob.glob(os.path.expanduser('~/.pyenv/versions/%s.*/bin/python%s' % (minor, minor)))
              if os.access(p, os.X_OK)]
     found.sort(key=lambda p: [int(x) if x.isdigit() else -1 for x in p.split('/')[-3].split('.')])
     return found[-1] if found else None
@@ -137,12 +137,17 @@ def _sweep_stale_builds(name, age=3600):
 
 
 class Cell(object):
-    def __init__(self, core, controller, target, target_minor, target_label=None):
+    """One row: ansible-core ``core`` on controller Python ``controller``, modules on ``target``."""
+
+    def __init__(self, core, controller, target_minor, target_glob, label=None):
         self.core = core                  # exact ansible-core version
         self.controller = controller      # controller Python minor, from pyenv
-        self.target = target              # path of the target interpreter, or None if missing
         self.target_minor = target_minor
-        self.id = 'core%s-ctl%s-target%s' % (core.rsplit('.', 1)[0], controller, target_label or target_minor)
+        self.target_glob = target_glob    # where the target interpreter is looked for
+        found = sorted(glob.glob(os.path.expanduser(target_glob)),
+                       key=lambda p: [int(x) if x.isdigit() else -1 for x in p.split('/')[-3].split('.')])
+        self.target = found[-1] if found and os.access(found[-1], os.X_OK) else None
+        self.id = 'core%s-ctl%s-target%s' % (core.rsplit('.', 1)[0], controller, label or target_minor)
 
 
 # The newest patch of each ansible-core line the registry offers (pip index versions ansible-core).
@@ -150,11 +155,11 @@ class Cell(object):
 # 2.16 to 2.19 start at 3.8; 2.18's row takes 3.9 to cover another minor), plus Debian 12's system
 # Python 3.11.2 (whose tarfile lacks filter=) and the newest, for the current release.
 CELLS = [
-    Cell('2.16.19', '3.12', pyenv_python('3.8', '3.8.18'), '3.8'),
-    Cell('2.18.19', '3.11', pyenv_python('3.9'), '3.9'),
-    Cell('2.19.14', '3.11', pyenv_python('3.8'), '3.8'),
-    Cell('2.21.5', '3.13', DEBIAN_PYTHON if os.access(DEBIAN_PYTHON, os.X_OK) else None, '3.11', '3.11-debian'),
-    Cell('2.21.5', '3.13', pyenv_python('3.13'), '3.13'),
+    Cell('2.16.19', '3.12', '3.8', '~/.pyenv/versions/3.8.18/bin/python3.8'),
+    Cell('2.18.19', '3.11', '3.9', '~/.pyenv/versions/3.9.*/bin/python3.9'),
+    Cell('2.19.14', '3.11', '3.8', '~/.pyenv/versions/3.8.*/bin/python3.8'),
+    Cell('2.21.5', '3.13', '3.11', DEBIAN_PYTHON, label='3.11-debian'),
+    Cell('2.21.5', '3.13', '3.13', '~/.pyenv/versions/3.13.*/bin/python3.13'),
 ]
 
 
@@ -169,14 +174,45 @@ def whoami_task():
     return {'name': 'whoami', 'ansible.builtin.setup': {'gather_subset': ['!all', '!min', 'python']}}
 
 
-@pytest.mark.parametrize('cell', CELLS, ids=[c.id for c in CELLS])
-def test_install_and_noop_rerun(cell, tmp_path, mirror, host_root):
-    controller = pyenv_python(cell.controller)
-    missing = [what for what, path in [('controller Python %s (~/.pyenv/versions/%s.*/bin/python%s)'
-                                        % ((cell.controller,) * 3), controller),
-                                       ('target Python %s' % cell.target_minor, cell.target)] if not path]
+CONTROLLERS = sorted({(c.core, c.controller) for c in CELLS})
+MODULES = sorted(os.path.splitext(n)[0] for n in os.listdir(os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), '..', '..', 'plugins', 'modules')) if n.endswith('.py')
+    and not n.startswith('_'))
+
+
+def need(controller_minor, target=None, target_minor=None, target_where=None):
+    """The controller interpreter, or skip naming every interpreter this machine lacks."""
+    controller = pyenv_python(controller_minor)
+    wanted = [('controller Python %s (~/.pyenv/versions/%s.*/bin/python%s)' % ((controller_minor,) * 3),
+               controller)]
+    if target_minor:
+        wanted.append(('target Python %s (%s)' % (target_minor, target_where), target))
+    missing = [what for what, path in wanted if not path]
     if missing:
         pytest.skip('not on this machine: ' + ', '.join(missing))
+    return controller
+
+
+@pytest.mark.parametrize('core,controller_minor', CONTROLLERS,
+                         ids=['core%s-ctl%s' % (core.rsplit('.', 1)[0], py) for core, py in CONTROLLERS])
+def test_ansible_doc_reads_every_module(core, controller_minor):
+    """Each ansible-core parses the modules' DOCUMENTATION (YAML, doc fragments) as users see it."""
+    venv = controller_venv(core, need(controller_minor))
+    names = ['pbs.python.' + m for m in MODULES]
+    proc = subprocess.run([os.path.join(venv, 'bin', 'ansible-doc'), '-j'] + names, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, check=False,
+                          env=dict(os.environ, PATH=os.path.join(venv, 'bin') + os.pathsep + os.environ['PATH']))
+    assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
+    docs = json.loads(proc.stdout)
+    assert sorted(docs) == names
+    for name in names:
+        assert docs[name]['doc']['module'] == name.rsplit('.', 1)[-1]
+
+
+@pytest.mark.parametrize('cell', CELLS, ids=[c.id for c in CELLS])
+def test_install_and_noop_rerun(cell, tmp_path, host_root, request):
+    controller = need(cell.controller, cell.target, cell.target_minor, cell.target_glob)
+    mirror = request.getfixturevalue('mirror')  # after the skip: the mirror is built from local interpreters
     assert python_version(cell.target).rsplit('.', 1)[0] == cell.target_minor
 
     venv = controller_venv(cell.core, controller)
