@@ -16,7 +16,8 @@ CACHE = os.environ.get('PBS_PYTHON_CACHE', os.path.expanduser('~/.cache/pbs-pyth
 
 
 def _copy_collection():
-    tree = os.path.join(CACHE, 'sanity', 'ansible_collections', 'pbs', 'python')
+    # Per checkout (PBS_PYTHON_COLLECTIONS is), so two checkouts never share a tree.
+    tree = os.path.join(os.environ.get('PBS_PYTHON_COLLECTIONS', CACHE), 'sanity', 'ansible_collections', 'pbs', 'python')
     shutil.rmtree(tree, ignore_errors=True)
     files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard', '-z'], cwd=CHECKOUT, check=True,
                            stdout=subprocess.PIPE).stdout.decode().split('\0')
