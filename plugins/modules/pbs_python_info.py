@@ -38,6 +38,11 @@ options:
   link_dir:
     description: Also report links in this directory that point into an install.
     type: path
+  x86_64_level:
+    description: x86-64 level assumed when detecting the host's target triple.
+    type: str
+    choices: [baseline, v1, v2, v3, v4, auto]
+    default: baseline
 '''
 
 EXAMPLES = r'''
@@ -71,6 +76,11 @@ installs:
     links: {description: 'Links that point into it: link to target.', type: dict, returned: always}
     works: {description: Whether the interpreter starts and reports the recorded version., type: bool, returned: always}
     error: {description: Why it does not work., type: str, returned: always}
+target:
+  description: The PBS target triple detected for this host (empty when it cannot be detected).
+  returned: always
+  type: str
+  sample: x86_64-unknown-linux-gnu
 unrecognized:
   description: Directories under the install root without a valid receipt.
   returned: always
@@ -83,11 +93,14 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pbs.python.plugins.module_utils import _install_root as root_fs
+from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(install_root=dict(type='path', default='/opt/pbs-python'), link_dir=dict(type='path')),
+        argument_spec=dict(install_root=dict(type='path', default='/opt/pbs-python'), link_dir=dict(type='path'),
+                           x86_64_level=dict(type='str', default='baseline',
+                                             choices=['baseline', 'v1', 'v2', 'v3', 'v4', 'auto'])),
         supports_check_mode=True,
     )
     root, link_dir = module.params['install_root'], module.params['link_dir']
@@ -109,7 +122,12 @@ def main():
     unrecognized = sorted(
         os.path.join(root, name) for name in (os.listdir(root) if os.path.isdir(root) else [])
         if not name.startswith('.') and os.path.join(root, name) not in known)
-    module.exit_json(changed=False, installs=installs, unrecognized=unrecognized)
+    try:
+        target = detect_target(module.params['x86_64_level'])
+    except ValueError as exc:
+        module.warn(str(exc))
+        target = ''
+    module.exit_json(changed=False, installs=installs, unrecognized=unrecognized, target=target)
 
 
 if __name__ == '__main__':
