@@ -17,12 +17,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.pbs.python.plugins.module_utils._installer import InstallError, Request
-from ansible_collections.pbs.python.plugins.module_utils._naming import (
-    UPSTREAM, asset_url, redact_url, sums_url,
-)
-from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
-from ansible_collections.pbs.python.plugins.plugin_utils._download_cache import CacheError, DownloadCache
+from ansible_collections.pbs.python.plugins.plugin_utils._delivery import DeliveryError, fetch_for_target
 
 MODULE = 'pbs.python.pbs_python'
 
@@ -42,7 +37,10 @@ class ActionModule(ActionBase):
             if not first.pop('needs_archive', False):
                 result.update(first)
                 return result
-            local, name, sha256, version, origin = self._fetch(args, first['target'])
+            try:
+                local, name, sha256, version, origin = fetch_for_target(args, first['target'])
+            except DeliveryError as exc:
+                raise AnsibleActionFail('delivery: controller: %s' % exc)
             remote = self._connection._shell.join_path(self._connection._shell.tmpdir, name)
             self._transfer_file(local, remote)
             self._fixup_perms2((self._connection._shell.tmpdir, remote))
@@ -52,42 +50,3 @@ class ActionModule(ActionBase):
             return result
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
-
-    def _fetch(self, args, target):
-        """Resolve the pin for the host's target on the controller and fill the cache."""
-        mirrors = args.get('mirror') or [UPSTREAM]
-        mirrors = [mirrors] if isinstance(mirrors, str) else list(mirrors)
-        cache = DownloadCache(args.get('cache_dir') or '~/.cache/pbs-python/downloads', self._client_options(args),
-                              retries=int(args.get('retries', 3)), timeout=int(args.get('timeout', 30)))
-        try:
-            request = Request(args['version'], args['build'], variant=args.get('variant'),
-                              freethreaded=args.get('freethreaded'), mirrors=mirrors, url=args.get('url'),
-                              sha256=args.get('sha256'), checksums=args.get('checksums'),
-                              strict=bool(args.get('strict_checksums')))
-            request.check(target)
-            if request.url:
-                name = request.url.rsplit('/', 1)[-1]
-                sha256 = request.pinned_digest(request.version, target)
-                if not sha256:
-                    raise InstallError('delivery: controller with url needs sha256')
-                urls, version = [request.url], request.version
-            else:
-                name, sha256, version = request.choose(
-                    target, lambda: parse_sha256sums(cache.read_text([sums_url(m, request.build) for m in mirrors])),
-                    trusted=cache.cached())
-                urls = [asset_url(m, request.build, name) for m in mirrors]
-            local = cache.fetch(name, sha256, urls)
-        except (InstallError, CacheError, ValueError) as exc:
-            raise AnsibleActionFail('delivery: controller: %s' % exc)
-        return local, name, sha256, version, redact_url(urls[0])
-
-    @staticmethod
-    def _client_options(args):
-        """httpx settings equivalent to the module's URL options."""
-        options = {'verify': args.get('ca_path') or bool(args.get('validate_certs', True)),
-                   'headers': dict(args.get('headers') or {}, **{'User-Agent': 'pbs.python'})}
-        if args.get('url_username'):
-            options['auth'] = (args['url_username'], args.get('url_password') or '')
-        if args.get('client_cert'):
-            options['cert'] = (args['client_cert'], args['client_key']) if args.get('client_key') else args['client_cert']
-        return options

@@ -1,0 +1,64 @@
+# -*- coding: utf-8 -*-
+# Copyright: pbs.python contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of delivery: resolve a pin for a host's target and get its verified archive.
+
+Shared by the pbs_python action plugin (controller delivery) and the bootstrap action (hosts
+without Python), so both resolve pins exactly as the module does on a host: pinned checksums,
+then the verified cache, then the mirror's SHA256SUMS.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.pbs.python.plugins.module_utils._installer import InstallError, Request
+from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, asset_url, redact_url, sums_url
+from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
+from ansible_collections.pbs.python.plugins.plugin_utils._download_cache import CacheError, DownloadCache
+
+DEFAULT_CACHE = '~/.cache/pbs-python/downloads'
+
+
+class DeliveryError(Exception):
+    """Resolution or download failed on the controller; the message says why."""
+
+
+def client_options(args):
+    """httpx settings equivalent to the module's URL options."""
+    options = {'verify': args.get('ca_path') or bool(args.get('validate_certs', True)),
+               'headers': dict(args.get('headers') or {}, **{'User-Agent': 'pbs.python'})}
+    if args.get('url_username'):
+        options['auth'] = (args['url_username'], args.get('url_password') or '')
+    if args.get('client_cert'):
+        options['cert'] = (args['client_cert'], args['client_key']) if args.get('client_key') else args['client_cert']
+    return options
+
+
+def fetch_for_target(args, target):
+    """(local path, asset, sha256, exact version, origin URL) of the pin in ``args`` for ``target``."""
+    mirrors = args.get('mirror') or [UPSTREAM]
+    mirrors = [mirrors] if isinstance(mirrors, str) else list(mirrors)
+    cache = DownloadCache(args.get('cache_dir') or DEFAULT_CACHE, client_options(args),
+                          retries=int(args.get('retries', 3)), timeout=int(args.get('timeout', 30)))
+    try:
+        request = Request(args['version'], args['build'], variant=args.get('variant'),
+                          freethreaded=args.get('freethreaded'), mirrors=mirrors, url=args.get('url'),
+                          sha256=args.get('sha256'), checksums=args.get('checksums'),
+                          strict=bool(args.get('strict_checksums')))
+        request.check(target)
+        if request.url:
+            name = request.url.rsplit('/', 1)[-1]
+            sha256 = request.pinned_digest(request.version, target)
+            if not sha256:
+                raise InstallError('controller delivery of a url needs its sha256')
+            urls, version = [request.url], request.version
+        else:
+            name, sha256, version = request.choose(
+                target, lambda: parse_sha256sums(cache.read_text([sums_url(m, request.build) for m in mirrors])),
+                trusted=cache.cached())
+            urls = [asset_url(m, request.build, name) for m in mirrors]
+        local = cache.fetch(name, sha256, urls)
+    except (InstallError, CacheError, ValueError) as exc:
+        raise DeliveryError(str(exc))
+    return local, name, sha256, version, redact_url(urls[0])
