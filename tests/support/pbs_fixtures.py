@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tarfile
@@ -91,6 +92,28 @@ def build_archive(version):
     return out
 
 
+def stamped_archive(version, stamp):
+    """The archive of ``version`` with ``stamp`` as its gzip header mtime: same files, other bytes.
+
+    Stands in for another PBS build of the same Python version (a synthetic tag): its sha256
+    differs from every other build's, so receipts and checksums can tell the builds apart.
+    """
+    source = build_archive(version)
+    out = '%s-s%d.tar.gz' % (source[:-len('.tar.gz')], stamp)
+    if os.path.exists(out):
+        return out
+    with open(source, 'rb') as handle:
+        data = bytearray(handle.read())
+    if data[:3] != b'\x1f\x8b\x08' or data[3] & 0x02:  # gzip, deflate, no header CRC to keep right
+        raise ValueError('%s is not a plain gzip stream' % source)
+    data[4:8] = struct.pack('<I', stamp & 0xffffffff)
+    partial = '%s.partial-%d' % (out, os.getpid())
+    with open(partial, 'wb') as handle:
+        handle.write(data)
+    os.rename(partial, out)
+    return out
+
+
 def sha256_file(path):
     digest = hashlib.sha256()
     with open(path, 'rb') as handle:
@@ -107,15 +130,19 @@ def make_mirror(root, pins, extra_sums=None):
     """Lay out ``<root>/<TAG>/<asset>`` plus one SHA256SUMS per tag, as upstream does.
 
     ``pins`` are dicts with version, tag and optional triple/variant/source (a local version
-    whose archive provides the bytes, default: the pinned version itself). Files are hard links
-    into the archive cache, so a mirror costs no disk. Returns {asset: sha256}.
+    whose archive provides the bytes, default: the pinned version itself) and stamp (an int: serve
+    the same files as other bytes, see ``stamped_archive``, for a second build of one version).
+    Files are hard links into the archive cache, so a mirror costs no disk. Returns {asset: sha256}.
     """
     sums = {}
     for pin in pins:
         tag = pin['tag']
         name = asset(pin['version'], tag, pin.get('triple', HOST_TRIPLE), pin.get('variant', 'install_only'),
                      pin.get('freethreaded', False))
-        source = build_archive(pin.get('source', pin['version']))
+        if pin.get('stamp') is not None:
+            source = stamped_archive(pin.get('source', pin['version']), pin['stamp'])
+        else:
+            source = build_archive(pin.get('source', pin['version']))
         os.makedirs(os.path.join(root, tag), exist_ok=True)
         dest = os.path.join(root, tag, name)
         if not os.path.exists(dest):
