@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.pbs.python.plugins.module_utils._naming import redact_url
+from ansible_collections.pbs.python.plugins.module_utils._naming import redact_url, split_credentials
 
 TRANSIENT_STATUS = (408, 425, 429, 500, 502, 503, 504)
 MAX_BACKOFF = 30.0
@@ -69,7 +69,8 @@ def classify(url, exc):
                                'the mirror with ca_path, or, only for testing, set validate_certs: false'
                           % (getattr(reason, 'reason', None) or reason))
     if isinstance(reason, socket.gaierror):
-        return FetchError(url, 'cannot resolve the mirror host name (%s)' % reason, transient=True)
+        return FetchError(url, 'cannot resolve the mirror host name (%s): check the mirror URL and the '
+                               'host\'s DNS' % reason, transient=True)
     if isinstance(reason, (socket.timeout, TimeoutError)):
         return FetchError(url, 'timed out (raise timeout if the mirror is slow)', transient=True)
     if isinstance(reason, ConnectionRefusedError):
@@ -77,6 +78,17 @@ def classify(url, exc):
     if isinstance(reason, (OSError, HTTPException, URLError)):
         return FetchError(url, 'connection failed (%s)' % (reason,), transient=True)
     return FetchError(url, str(reason))
+
+
+def _content_length(handle):
+    """The body length an HTTP response announced, or None (file://, chunked, compressed)."""
+    headers = getattr(handle, 'headers', None)
+    if headers is None or headers.get('Content-Encoding') or headers.get('Transfer-Encoding'):
+        return None
+    try:
+        return int(headers.get('Content-Length'))
+    except (TypeError, ValueError):
+        return None
 
 
 class Response(object):
@@ -90,6 +102,7 @@ class Response(object):
         self.url = url
         self._handle = handle
         self.received = 0
+        self.expected = _content_length(handle)
 
     def read(self, size):
         try:
@@ -98,6 +111,10 @@ class Response(object):
             error = classify(self.url, exc)
             raise FetchError(self.url, 'transfer interrupted after %d bytes (%s)' % (
                 self.received, str(error).split(': ', 1)[-1]), transient=True)
+        if not data and size and self.expected is not None and self.received < self.expected:
+            # http.client returns b'' when the server hangs up before Content-Length is reached
+            raise FetchError(self.url, 'transfer interrupted after %d of %d bytes (the mirror closed the '
+                                       'connection early)' % (self.received, self.expected), transient=True)
         self.received += len(data)
         return data
 
@@ -123,11 +140,17 @@ class Fetcher(object):
                 status = 404 if getattr(exc, 'errno', None) == 2 else None
                 raise FetchError(url, 'cannot read %s (%s)' % (path, exc.strerror), status=status)
         params = self.params
+        request_url, username, password = split_credentials(url)
+        if params.get('url_username'):  # explicit options win; user info in the URL fills in the rest
+            username = params.get('url_username')
+            password = params.get('url_password') if params.get('url_password') is not None else password
+        elif params.get('url_password') is not None:
+            password = params.get('url_password')
         try:
             handle = open_url(
-                url, headers=params.get('headers') or None, timeout=self.timeout,
+                request_url, headers=params.get('headers') or None, timeout=self.timeout,
                 use_proxy=params.get('use_proxy', True), validate_certs=params.get('validate_certs', True),
-                url_username=params.get('url_username'), url_password=params.get('url_password'),
+                url_username=username, url_password=password,
                 force_basic_auth=params.get('force_basic_auth', False), client_cert=params.get('client_cert'),
                 client_key=params.get('client_key'), ca_path=params.get('ca_path'),
                 use_netrc=params.get('use_netrc', True), http_agent='pbs.python', decompress=False)
@@ -137,10 +160,17 @@ class Fetcher(object):
 
     def read_text(self, url, limit=16 << 20):
         response = self.open(url)
+        chunks, size = [], 0
         try:
-            data = response.read(limit + 1)
+            while size <= limit:  # to the end: a body cut short must fail, not parse as a shorter file
+                chunk = response.read(limit + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
         finally:
             response.close()
+        data = b''.join(chunks)
         if len(data) > limit:
             raise FetchError(url, 'larger than %d MiB: not a SHA256SUMS file' % (limit >> 20))
         return data.decode('utf-8', 'replace')
@@ -172,4 +202,4 @@ class Fetcher(object):
         if len(failures) == 1:
             raise failures[0]
         raise FetchError(', '.join(f.url for f in failures), 'every mirror failed: ' + '; '.join(
-            str(f) for f in failures), status=failures[-1].status)
+            str(f) for f in failures), status=failures[-1].status, transient=any(f.transient for f in failures))

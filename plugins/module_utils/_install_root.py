@@ -28,6 +28,7 @@ BUILD_FILE = 'BUILD'  # uv's marker: the release tag, no newline; lets uv's buil
 LOCK = '.lock'
 STAGING_PREFIX = '.staging-'
 TRASH_PREFIX = '.trash-'
+REMOVED_PREFIX = '.removed-'  # an install being deleted by state=absent: never restored
 RECEIPT_FIELDS = ('version', 'build', 'target', 'variant', 'freethreaded', 'sha256', 'url')
 _PROBE = ("import sys; v = sys.version_info; print('%d.%d.%d%s' % (v[0], v[1], v[2], "
           "{'alpha': 'a', 'beta': 'b', 'candidate': 'rc'}.get(v[3], '') + (str(v[4]) if v[3] != 'final' else '')))")
@@ -126,7 +127,11 @@ def ensure_root(root):
         if not os.path.isdir(root):
             os.makedirs(root, 0o755)
         probe = tempfile.mkdtemp(prefix=STAGING_PREFIX + 'probe-', dir=root)
-        os.rmdir(probe)
+        try:
+            os.rmdir(probe)
+        except OSError as exc:  # a run holding the lock may have cleaned it up as a leftover already
+            if exc.errno != errno.ENOENT:
+                raise
     except OSError as exc:
         if exc.errno == errno.EROFS:
             raise OSError(exc.errno, "install_root %s is on a read-only filesystem: choose a writable "
@@ -144,7 +149,7 @@ def recover(root):
     """
     for name in os.listdir(root):
         path = os.path.join(root, name)
-        if name.startswith(STAGING_PREFIX):
+        if name.startswith((STAGING_PREFIX, REMOVED_PREFIX)):
             shutil.rmtree(path, ignore_errors=True)
         elif name.startswith(TRASH_PREFIX):
             original = os.path.join(root, name[len(TRASH_PREFIX):])
@@ -152,6 +157,27 @@ def recover(root):
                 shutil.rmtree(path, ignore_errors=True)
             else:  # killed between the two renames of a swap: the old install comes back
                 os.rename(path, original)
+
+
+def tidy(root):
+    """Best effort, without waiting: clean what an interrupted run left, unless a run is at work.
+
+    For runs that change nothing (and so never take the lock): a run killed after its swap
+    leaves the previous tree in ``.trash-*`` while the new install is complete and healthy.
+    """
+    try:
+        if not any(n.startswith((STAGING_PREFIX, TRASH_PREFIX, REMOVED_PREFIX)) for n in os.listdir(root)):
+            return
+        fd = os.open(os.path.join(root, LOCK), os.O_RDWR | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0), 0o644)
+    except OSError:
+        return  # unreadable, read-only or foreign root: nothing this run may clean
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        recover(root)
+    except (IOError, OSError):
+        pass  # another run holds the lock (it recovers), or the root is not ours to clean
+    finally:
+        os.close(fd)
 
 
 def new_staging(root, name):
@@ -177,8 +203,12 @@ def swap_in(root, staging, name):
 
 
 def remove(root, name):
-    """Make an install disappear atomically (rename), then delete it."""
-    trash = os.path.join(root, TRASH_PREFIX + name)
+    """Make an install disappear atomically (rename), then delete it.
+
+    Not a ``.trash-*`` name: ``recover`` puts those back (an interrupted swap), and a tree that
+    was half deleted when the run died must not come back as an install.
+    """
+    trash = os.path.join(root, REMOVED_PREFIX + name)
     os.rename(os.path.join(root, name), trash)
     shutil.rmtree(trash, ignore_errors=True)
 
@@ -193,11 +223,15 @@ def link_state(path):
 
 
 def switch_link(path, target):
-    """Point ``path`` at ``target`` atomically (symlink beside it, then rename over it)."""
+    """Point ``path`` at ``target`` atomically (symlink beside it, then rename over it).
+
+    Called with the install root's lock held, so the temporary name is fixed: one left by a
+    killed run is replaced here rather than staying behind.
+    """
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
-    temp = os.path.join(directory, '.%s.pbs-python-%d' % (os.path.basename(path), os.getpid()))
+    temp = os.path.join(directory, '.%s.pbs-python-tmp' % os.path.basename(path))
     if os.path.lexists(temp):
         os.unlink(temp)
     os.symlink(target, temp)

@@ -126,6 +126,16 @@ class Request(object):
             return None
 
 
+def _what_to_do(error, build):
+    """The advice that ends a download failure, by the kind of the last fault."""
+    if error.status == 404:
+        return ('check that the mirror carries build %s (layout <mirror>/<TAG>/<asset>), or list another '
+                'mirror' % build)
+    if error.transient:
+        return 'the fault may be temporary: rerun, raise retries or timeout, or list another mirror'
+    return 'fix the mirror or list another one, then rerun'
+
+
 class Installer(object):
     def __init__(self, root, target, link_dir, fetcher, check_mode, run):
         self.root = root
@@ -181,6 +191,8 @@ class Installer(object):
         current = self._healthy_install(req)
         before = self._describe(*current) if current else {}
         if current and not self._links_to_change(self._wanted_links(current[1], current[0], req.default)):
+            if not self.check_mode:
+                root_fs.tidy(self.root)  # leftovers of an interrupted run, if any; no network either way
             return dict(changed=False, diff=dict(before=before, after=before), **before)
 
         if self.check_mode:
@@ -193,9 +205,12 @@ class Installer(object):
         root_fs.ensure_root(self.root)
         with root_fs.Lock(self.root):
             root_fs.recover(self.root)
-            # Another run may have finished the same install while we waited for the lock.
+            # Another run may have finished the same install while we waited for the lock: then
+            # that install is what this run found, and only links may still change.
             current = self._healthy_install(req)
-            if not current:
+            if current:
+                before = self._describe(*current)
+            else:
                 current = self._install(req)
             self._apply_links(current, self._wanted_links(current[1], current[0], req.default))
         after = self._describe(*current)
@@ -272,14 +287,20 @@ class Installer(object):
         return exact, digest, [url]
 
     def _sums(self, urls, context):
+        def attempt(url):
+            text = self.fetcher.read_text(url)
+            try:
+                return parse_sha256sums(text)
+            except ValueError as exc:  # an error page or a broken file: the next mirror may have it right
+                page = ' (the server sent an HTML page)' if text.lstrip()[:1] == '<' else ''
+                raise FetchError(url, 'unusable SHA256SUMS%s: %s' % (page, exc))
+
         try:
-            dummy, text = self.fetcher.first_success(urls, self.fetcher.read_text)
-            return parse_sha256sums(text)
+            dummy, sums = self.fetcher.first_success(urls, attempt)
+            return sums
         except FetchError as exc:
             raise InstallError('%scannot read SHA256SUMS (%s). Is the build tag on the mirror? Checksums '
                                'are never skipped: pin sha256 to install without SHA256SUMS' % (context, exc))
-        except ValueError as exc:
-            raise InstallError('%sSHA256SUMS from the mirror is unusable: %s' % (context, exc))
 
     def _install(self, req):
         exact, sha256, urls = self._resolve(req)
@@ -302,7 +323,9 @@ class Installer(object):
         try:
             dummy, staging = self.fetcher.first_success(urls, attempt)
         except FetchError as exc:
-            raise InstallError('could not download %s: %s' % (name, exc))
+            text = str(exc) if str(exc).endswith(('.', '?')) else '%s.' % exc
+            raise InstallError('could not download %s: %s Nothing was installed; %s' % (
+                name, text, _what_to_do(exc, req.build)))
         path = root_fs.swap_in(self.root, staging, name)
         return path, receipt
 
@@ -343,6 +366,8 @@ class Installer(object):
         result = dict(changed=bool(doomed), removed=[p for p, dummy in doomed], target=self.target, links={},
                       diff=dict(before=dict(installs=[p for p, dummy in doomed]), after=dict(installs=[])))
         if not doomed or self.check_mode:
+            if not self.check_mode:
+                root_fs.tidy(self.root)
             return result
         with root_fs.Lock(self.root):
             for path, receipt in doomed:

@@ -75,6 +75,9 @@ options:
         with C(SHA256SUMS) per tag. C(http://), C(https://) and C(file://) URLs.
       - The next mirror is tried on connection errors, timeouts, 404 and 5xx, never after a
         checksum mismatch.
+      - User info in a URL (C(https://user:token@host/...)) is sent as basic authentication (after
+        the server asks, or at once with O(force_basic_auth)); O(url_username) and O(url_password)
+        take precedence. The secret is masked in results and never written to receipts.
     type: list
     elements: str
     default: ['https://github.com/astral-sh/python-build-standalone/releases/download']
@@ -159,17 +162,18 @@ options:
   retries:
     description:
       - How many times a transient failure (connection error, timeout, 5xx, interrupted transfer) is
-        retried on the same mirror, with exponential backoff honouring C(Retry-After).
+        retried on the same mirror, with exponential backoff honouring C(Retry-After). V(0) or more.
     type: int
     default: 3
   timeout:
     description:
-      - Socket timeout in seconds for each request; also caps a single backoff wait.
+      - Socket timeout in seconds for each request; also caps a single backoff wait. At least V(1).
     type: int
     default: 30
   headers:
     description:
-      - Extra HTTP headers, for example an C(Authorization) header for a private mirror.
+      - Extra HTTP headers, for example an C(Authorization) header for a private mirror. Their
+        values are treated as secrets (not logged, masked in results).
     type: dict
   validate_certs:
     description:
@@ -327,11 +331,16 @@ removed:
   elements: str
 '''
 
+try:
+    from urllib.parse import unquote
+except ImportError:  # pragma: no cover
+    from urllib import unquote  # type: ignore
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher
 from ansible_collections.pbs.python.plugins.module_utils._installer import Installer, InstallError, Request
-from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, VARIANTS
+from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, VARIANTS, url_secret
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 
 ARGUMENT_SPEC = dict(
@@ -357,7 +366,7 @@ ARGUMENT_SPEC = dict(
     force=dict(type='bool', default=False),
     retries=dict(type='int', default=3),
     timeout=dict(type='int', default=30),
-    headers=dict(type='dict'),
+    headers=dict(type='dict', no_log=True),  # Authorization: Bearer ... must not reach logs or results
     validate_certs=dict(type='bool', default=True),
     ca_path=dict(type='path'),
     client_cert=dict(type='path'),
@@ -379,6 +388,15 @@ def main():
         mutually_exclusive=[('url', 'src')],
     )
     params = module.params
+    for url in (params['mirror'] or []) + [params['url'] or '']:
+        secret = url_secret(url)  # user info in a URL: masked in every result and message
+        if secret:
+            module.no_log_values.update((secret, unquote(secret)))
+    if params['retries'] < 0:
+        module.fail_json(msg='retries must be 0 or more (got %d): it counts the retries after the first '
+                             'request' % params['retries'])
+    if params['timeout'] < 1:
+        module.fail_json(msg='timeout must be at least 1 second (got %d)' % params['timeout'])
     if not params['validate_certs']:
         module.warn('validate_certs is false: the mirror\'s identity is not verified (the sha256 '
                     'check still protects the archive itself)')

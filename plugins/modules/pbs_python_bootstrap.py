@@ -14,7 +14,7 @@ short_description: Install a pinned python-build-standalone build on a host with
 version_added: 0.1.0
 description:
   - For minimal images and golden-image builds that have no Python, so no module can run yet. Works with
-    C(gather_facts: false); the host needs only a POSIX shell, C(uname), C(od), C(tar), C(gzip) and one of
+    C(gather_facts) off; the host needs only a POSIX shell, C(uname), C(od), C(tar), C(gzip) and one of
     C(sha256sum), C(shasum) or C(openssl).
   - Detects the host's target from its dynamic loader, C(uname) and C(/proc/cpuinfo) with the same
     rules as M(pbs.python.pbs_python); resolves and downloads the archive once on the controller

@@ -26,7 +26,7 @@ except ImportError:  # ansible-test imports plugins without third-party packages
     httpx = None
     HAS_HTTPX = False
 
-from ansible_collections.pbs.python.plugins.module_utils._naming import redact_url
+from ansible_collections.pbs.python.plugins.module_utils._naming import redact_url, split_credentials
 
 CHUNK = 1 << 20
 TRANSIENT_STATUS = (408, 425, 429, 500, 502, 503, 504)
@@ -87,6 +87,13 @@ class DownloadCache(object):
     def path(self, name, sha256):
         return os.path.join(self.root, sha256, name)
 
+    def _request(self, url):
+        """(URL without user info, request options): httpx logs the URLs it requests, with user info."""
+        bare, user, password = split_credentials(url)
+        if user and 'auth' not in self.client_options:  # explicit url_username wins, as in the module
+            return bare, {'auth': (user, password or '')}
+        return bare, {}
+
     def _client(self):
         if not HAS_HTTPX:
             raise CacheError('delivery: controller needs the Python package httpx on the controller '
@@ -112,9 +119,10 @@ class DownloadCache(object):
                 except OSError as exc:
                     failures.append('%s: %s' % (url, exc.strerror))
                     continue
+            bare, options = self._request(url)
             try:
                 with self._client() as client:
-                    response = self._with_retries(lambda: client.get(url))
+                    response = self._with_retries(lambda: client.get(bare, **options))
             except CacheError as exc:
                 failures.append(str(exc))
                 continue
@@ -167,7 +175,9 @@ class DownloadCache(object):
                 os.rename(final + '.partial', final)
                 self.downloads += 1
                 return final
-            raise CacheError('could not download %s: %s' % (name, '; '.join(failures)))
+            raise CacheError('could not download %s: %s. Nothing was cached or installed; check that the mirror '
+                             'carries it (layout <mirror>/<TAG>/<asset>), rerun after a temporary fault, raise '
+                             'retries or timeout, or list another mirror' % (name, '; '.join(failures)))
 
     def _download(self, url, partial):
         """Stream ``url`` into ``partial``; transient faults resume from where they stopped (Range)."""
@@ -180,12 +190,13 @@ class DownloadCache(object):
             except OSError as exc:
                 raise CacheError('%s: %s' % (url, exc.strerror), not_found=True)
             return
+        bare, options = self._request(url)
         with self._client() as client:
             for attempt in range(self.retries + 1):
                 offset = os.path.getsize(partial) if os.path.exists(partial) else 0
                 headers = {'Range': 'bytes=%d-' % offset} if offset else {}
                 try:
-                    with client.stream('GET', url, headers=headers) as response:
+                    with client.stream('GET', bare, headers=headers, **options) as response:
                         if response.status_code == 416 and offset:
                             return  # already complete; the digest check decides
                         if response.status_code not in (200, 206):
