@@ -54,7 +54,12 @@ def normalize_pin(raw, source):
                 link=bool(raw.get('link', True)), sources=[source])
 
 
-def merge_pins(sources):
+def merge_pins(sources, links=True):
+    """The union of pin lists by source name; ``links=False`` ignores default/link claims.
+
+    Claims only matter on one host: a mirror built from the pins of many hosts (whose claims may
+    differ from host to host) merges them with ``links=False``.
+    """
     merged = {}
     for source in sorted(sources or {}):
         for raw in sources[source] or []:
@@ -67,6 +72,8 @@ def merge_pins(sources):
                 same['link'] = same['link'] or pin['link']
                 same['sources'] = sorted(set(same['sources'] + pin['sources']))
     pins = sorted(merged.values(), key=_identity)
+    if not links:
+        return pins
     defaults = [pin for pin in pins if pin['default']]
     if len(defaults) > 1:
         raise AnsibleFilterError('pins %s all claim the default python3 link; set default: true on one '

@@ -38,26 +38,26 @@ attributes:
     support: full
     platforms: posix
 options:
-  version: {description: Python version, exact or X.Y., type: str, required: true}
-  build: {description: PBS release tag., type: str, required: true}
-  variant: {description: Archive variant., type: str, choices: [install_only_stripped, install_only], default: install_only_stripped}
-  freethreaded: {description: Free-threaded build., type: bool, default: false}
-  target: {description: PBS target triple; detected with raw commands when omitted., type: str}
-  x86_64_level: {description: x86-64 level for detection., type: str, default: baseline, choices: [baseline, v1, v2, v3, v4, auto]}
-  mirror: {description: Mirrors the controller downloads from., type: list, elements: str}
-  sha256: {description: Expected sha256 of the archive., type: str}
-  checksums: {description: Pinned sha256 digests by asset name (a lock file)., type: dict}
-  strict_checksums: {description: Refuse assets O(checksums) does not list., type: bool, default: false}
-  install_root: {description: Where builds live on the host., type: path, default: /opt/pbs-python}
-  cache_dir: {description: Controller cache of verified archives., type: path, default: ~/.cache/pbs-python/downloads}
-  set_interpreter: {description: Set C(ansible_python_interpreter) to the installed interpreter., type: bool, default: true}
-  validate_certs: {description: Verify TLS certificates of the mirrors., type: bool, default: true}
-  ca_path: {description: CA bundle for HTTPS mirrors., type: path}
-  headers: {description: Extra HTTP headers for the mirrors., type: dict}
-  url_username: {description: Basic-auth user for the mirrors., type: str}
-  url_password: {description: Basic-auth password for the mirrors., type: str}
-  timeout: {description: Seconds per request., type: int, default: 30}
-  retries: {description: Retries of transient failures., type: int, default: 3}
+  version: {description: 'Python version, exact or X.Y.', type: str, required: true}
+  build: {description: 'PBS release tag.', type: str, required: true}
+  variant: {description: 'Archive variant.', type: str, choices: [install_only_stripped, install_only], default: install_only_stripped}
+  freethreaded: {description: 'Free-threaded build.', type: bool, default: false}
+  target: {description: 'PBS target triple; detected with raw commands when omitted.', type: str}
+  x86_64_level: {description: 'x86-64 level for detection.', type: str, default: baseline, choices: [baseline, v1, v2, v3, v4, auto]}
+  mirror: {description: 'Mirrors the controller downloads from.', type: list, elements: str}
+  sha256: {description: 'Expected sha256 of the archive.', type: str}
+  checksums: {description: 'Pinned sha256 digests by asset name (a lock file).', type: dict}
+  strict_checksums: {description: 'Refuse assets O(checksums) does not list.', type: bool, default: false}
+  install_root: {description: 'Where builds live on the host.', type: path, default: /opt/pbs-python}
+  cache_dir: {description: 'Controller cache of verified archives.', type: path, default: ~/.cache/pbs-python/downloads}
+  set_interpreter: {description: 'Set C(ansible_python_interpreter) to the installed interpreter.', type: bool, default: true}
+  validate_certs: {description: 'Verify TLS certificates of the mirrors.', type: bool, default: true}
+  ca_path: {description: 'CA bundle for HTTPS mirrors.', type: path}
+  headers: {description: 'Extra HTTP headers for the mirrors.', type: dict}
+  url_username: {description: 'Basic-auth user for the mirrors.', type: str}
+  url_password: {description: 'Basic-auth password for the mirrors.', type: str}
+  timeout: {description: 'Seconds per request.', type: int, default: 30}
+  retries: {description: 'Retries of transient failures.', type: int, default: 3}
 '''
 
 EXAMPLES = r'''
@@ -76,11 +76,11 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-python: {description: The interpreter, now the host's ansible_python_interpreter., returned: always, type: str}
-path: {description: The install directory., returned: always, type: str}
-version: {description: Exact Python version., returned: always, type: str}
-build: {description: PBS release tag., returned: always, type: str}
-target: {description: Detected PBS target triple., returned: always, type: str}
-sha256: {description: Verified digest of the archive., returned: always, type: str}
-url: {description: Where the controller got the archive, without credentials., returned: always, type: str}
+python: {description: 'The interpreter, now the host''s ansible_python_interpreter.', returned: always, type: str}
+path: {description: 'The install directory.', returned: always, type: str}
+version: {description: 'Exact Python version.', returned: always, type: str}
+build: {description: 'PBS release tag.', returned: always, type: str}
+target: {description: 'Detected PBS target triple.', returned: always, type: str}
+sha256: {description: 'Verified digest of the archive.', returned: always, type: str}
+url: {description: 'Where the controller got the archive, without credentials.', returned: always, type: str}
 '''
