@@ -27,9 +27,25 @@ except ImportError:  # pragma: no cover
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.pbs.python.plugins.module_utils._naming import redact_url, split_credentials
+from ansible_collections.pbs.python.plugins.module_utils._naming import redact_url, split_credentials, url_secret
 
 TRANSIENT_STATUS = (408, 425, 429, 500, 502, 503, 504)
+
+# The URL options of every downloading module, documented once in doc_fragments/_url.py.
+URL_ARGUMENT_SPEC = dict(
+    retries=dict(type='int', default=3),
+    timeout=dict(type='int', default=30),
+    headers=dict(type='dict', no_log=True),  # Authorization: Bearer ... must not reach logs or results
+    validate_certs=dict(type='bool', default=True),
+    ca_path=dict(type='path'),
+    client_cert=dict(type='path'),
+    client_key=dict(type='path', no_log=True),
+    url_username=dict(type='str'),
+    url_password=dict(type='str', no_log=True),
+    force_basic_auth=dict(type='bool', default=False),
+    use_proxy=dict(type='bool', default=True),
+    use_netrc=dict(type='bool', default=True),
+)
 MAX_BACKOFF = 30.0
 
 
@@ -203,3 +219,23 @@ class Fetcher(object):
             raise failures[0]
         raise FetchError(', '.join(f.url for f in failures), 'every mirror failed: ' + '; '.join(
             str(f) for f in failures), status=failures[-1].status, transient=any(f.transient for f in failures))
+
+
+def check_url_params(module, urls, what):
+    """Validate the shared URL options and mask credentials given inside URLs.
+
+    ``what`` names the servers in messages ("mirror", "upstream").
+    """
+    params = module.params
+    for url in urls:
+        secret = url_secret(url)  # user info in a URL: masked in every result and message
+        if secret:
+            module.no_log_values.update((secret, unquote(secret)))
+    if params['retries'] < 0:
+        module.fail_json(msg='retries must be 0 or more (got %d): it counts the retries after the first '
+                             'request' % params['retries'])
+    if params['timeout'] < 1:
+        module.fail_json(msg='timeout must be at least 1 second (got %d)' % params['timeout'])
+    if not params['validate_certs']:
+        module.warn('validate_certs is false: the %s\'s identity is not verified (the sha256 check still '
+                    'protects every archive)' % what)

@@ -28,6 +28,9 @@ description:
     the next run, and the whole file is verified before it is renamed into place.
 author:
   - pbs.python contributors (@pbs-python)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - pbs.python._url
 options:
   root:
     description:
@@ -65,71 +68,13 @@ options:
       - Hash every present file again instead of trusting the size and mtime recorded in the state file.
     type: bool
     default: false
-  retries:
-    description:
-      - Retries of a transient failure (connection error, timeout, 5xx, interrupted transfer) on the same
-        upstream, with exponential backoff; an interrupted transfer resumes where it stopped.
-    type: int
-    default: 3
-  timeout:
-    description:
-      - Socket timeout in seconds for each request.
-    type: int
-    default: 30
-  headers:
-    description:
-      - Extra HTTP headers for the upstreams, for example C(Authorization). Not logged.
-    type: dict
-  validate_certs:
-    description:
-      - Verify TLS certificates of the upstreams.
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - PEM file of CA certificates to trust for HTTPS upstreams.
-    type: path
-  client_cert:
-    description:
-      - PEM client certificate for mutual TLS.
-    type: path
-  client_key:
-    description:
-      - PEM private key for O(client_cert).
-    type: path
-  url_username:
-    description:
-      - Username for HTTP basic authentication.
-    type: str
-  url_password:
-    description:
-      - Password for HTTP basic authentication.
-    type: str
-  force_basic_auth:
-    description:
-      - Send basic authentication credentials with the first request instead of waiting for a 401.
-    type: bool
-    default: false
-  use_proxy:
-    description:
-      - Use proxies from the environment (C(https_proxy), C(http_proxy), C(no_proxy)).
-    type: bool
-    default: true
-  use_netrc:
-    description:
-      - Read credentials from C(~/.netrc) when no others are given.
-    type: bool
-    default: true
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Check mode hashes present files but downloads and writes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode).
     support: none
   platform:
-    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
 notes:
@@ -212,16 +157,11 @@ failures:
   elements: dict
 '''
 
-try:
-    from urllib.parse import unquote
-except ImportError:  # pragma: no cover
-    from urllib import unquote  # type: ignore
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError
+from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, FetchError, check_url_params
 from ansible_collections.pbs.python.plugins.module_utils._mirror import Mirror, MirrorError
-from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, url_secret
+from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM
 
 ARGUMENT_SPEC = dict(
     root=dict(type='path', required=True),
@@ -230,35 +170,14 @@ ARGUMENT_SPEC = dict(
     uv_json=dict(type='str', default='download-metadata.json'),
     prune=dict(type='bool', default=False),
     rehash=dict(type='bool', default=False),
-    retries=dict(type='int', default=3),
-    timeout=dict(type='int', default=30),
-    headers=dict(type='dict', no_log=True),
-    validate_certs=dict(type='bool', default=True),
-    ca_path=dict(type='path'),
-    client_cert=dict(type='path'),
-    client_key=dict(type='path', no_log=True),
-    url_username=dict(type='str'),
-    url_password=dict(type='str', no_log=True),
-    force_basic_auth=dict(type='bool', default=False),
-    use_proxy=dict(type='bool', default=True),
-    use_netrc=dict(type='bool', default=True),
 )
+ARGUMENT_SPEC.update(URL_ARGUMENT_SPEC)
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
-    for url in params['upstream']:
-        secret = url_secret(url)
-        if secret:
-            module.no_log_values.update((secret, unquote(secret)))
-    if params['retries'] < 0:
-        module.fail_json(msg='retries must be 0 or more (got %d)' % params['retries'])
-    if params['timeout'] < 1:
-        module.fail_json(msg='timeout must be at least 1 second (got %d)' % params['timeout'])
-    if not params['validate_certs']:
-        module.warn('validate_certs is false: the upstream\'s identity is not verified (the sha256 check '
-                    'still protects every asset)')
+    check_url_params(module, params['upstream'], 'upstream')
     mirror = Mirror(params['root'], params['upstream'], params, timeout=params['timeout'],
                     retries=params['retries'], check_mode=module.check_mode, rehash=params['rehash'])
     try:

@@ -28,6 +28,9 @@ description:
   - Also writes uv's C(BUILD) file, so uv's build pinning recognises the install.
 author:
   - pbs.python contributors (@pbs-python)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - pbs.python._url
 options:
   version:
     description:
@@ -159,72 +162,13 @@ options:
       - Reinstall even when a matching, working install is present.
     type: bool
     default: false
-  retries:
-    description:
-      - How many times a transient failure (connection error, timeout, 5xx, interrupted transfer) is
-        retried on the same mirror, with exponential backoff honouring C(Retry-After). V(0) or more.
-    type: int
-    default: 3
-  timeout:
-    description:
-      - Socket timeout in seconds for each request; also caps a single backoff wait. At least V(1).
-    type: int
-    default: 30
-  headers:
-    description:
-      - Extra HTTP headers, for example an C(Authorization) header for a private mirror. Their
-        values are treated as secrets (not logged, masked in results).
-    type: dict
-  validate_certs:
-    description:
-      - Verify TLS certificates. Disabling it is reported as a warning.
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - PEM file of CA certificates to trust for HTTPS mirrors.
-    type: path
-  client_cert:
-    description:
-      - PEM client certificate for mutual TLS.
-    type: path
-  client_key:
-    description:
-      - PEM private key for O(client_cert).
-    type: path
-  url_username:
-    description:
-      - Username for HTTP basic authentication.
-    type: str
-  url_password:
-    description:
-      - Password for HTTP basic authentication.
-    type: str
-  force_basic_auth:
-    description:
-      - Send basic authentication credentials with the first request instead of waiting for a 401.
-    type: bool
-    default: false
-  use_proxy:
-    description:
-      - Use proxies from the environment (C(https_proxy), C(http_proxy), C(no_proxy)).
-    type: bool
-    default: true
-  use_netrc:
-    description:
-      - Read credentials from C(~/.netrc) when no others are given.
-    type: bool
-    default: true
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Check mode uses only the state on the host; it makes no network request.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode).
     support: full
   platform:
-    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
 notes:
@@ -331,16 +275,11 @@ removed:
   elements: str
 '''
 
-try:
-    from urllib.parse import unquote
-except ImportError:  # pragma: no cover
-    from urllib import unquote  # type: ignore
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher
+from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, Fetcher, check_url_params
 from ansible_collections.pbs.python.plugins.module_utils._installer import Installer, InstallError, Request
-from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, VARIANTS, url_secret
+from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, VARIANTS
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 
 ARGUMENT_SPEC = dict(
@@ -364,19 +303,8 @@ ARGUMENT_SPEC = dict(
     default=dict(type='bool', default=False),
     state=dict(type='str', choices=['present', 'absent'], default='present'),
     force=dict(type='bool', default=False),
-    retries=dict(type='int', default=3),
-    timeout=dict(type='int', default=30),
-    headers=dict(type='dict', no_log=True),  # Authorization: Bearer ... must not reach logs or results
-    validate_certs=dict(type='bool', default=True),
-    ca_path=dict(type='path'),
-    client_cert=dict(type='path'),
-    client_key=dict(type='path', no_log=True),
-    url_username=dict(type='str'),
-    url_password=dict(type='str', no_log=True),
-    force_basic_auth=dict(type='bool', default=False),
-    use_proxy=dict(type='bool', default=True),
-    use_netrc=dict(type='bool', default=True),
 )
+ARGUMENT_SPEC.update(URL_ARGUMENT_SPEC)
 
 
 def main():
@@ -388,18 +316,7 @@ def main():
         mutually_exclusive=[('url', 'src')],
     )
     params = module.params
-    for url in (params['mirror'] or []) + [params['url'] or '']:
-        secret = url_secret(url)  # user info in a URL: masked in every result and message
-        if secret:
-            module.no_log_values.update((secret, unquote(secret)))
-    if params['retries'] < 0:
-        module.fail_json(msg='retries must be 0 or more (got %d): it counts the retries after the first '
-                             'request' % params['retries'])
-    if params['timeout'] < 1:
-        module.fail_json(msg='timeout must be at least 1 second (got %d)' % params['timeout'])
-    if not params['validate_certs']:
-        module.warn('validate_certs is false: the mirror\'s identity is not verified (the sha256 '
-                    'check still protects the archive itself)')
+    check_url_params(module, (params['mirror'] or []) + [params['url'] or ''], 'mirror')
     try:
         target = params['target'] or detect_target(params['x86_64_level'], sysctl=_sysctl(module))
         installer = Installer(

@@ -26,15 +26,14 @@ description:
   - A host that already has the build (receipt matches and the interpreter runs) gets nothing.
 author:
   - pbs.python contributors (@pbs-python)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed.
     support: none
   platform:
-    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
 options:
