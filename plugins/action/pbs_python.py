@@ -35,7 +35,7 @@ class ActionModule(ActionBase):
         try:
             first = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
             if not first.pop('needs_archive', False):
-                result.update(first)
+                result.update(first, delivered=False)
                 return result
             try:
                 local, name, sha256, version, origin = fetch_for_target(args, first['target'])
@@ -47,6 +47,7 @@ class ActionModule(ActionBase):
             args.pop('url', None)
             args.update(src=remote, sha256=sha256, version=version, target=first['target'], origin=origin)
             result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
+            result['delivered'] = True
             return result
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)

@@ -260,6 +260,10 @@ url:
   description: Where the archive came from, without credentials or query.
   returned: state=present
   type: str
+delivered:
+  description: With O(delivery=controller), whether the archive was copied to this host.
+  returned: when O(delivery=controller)
+  type: bool
 needs_archive:
   description: Internal to O(delivery=controller) - the host lacks the build and waits for the archive.
   returned: never to the playbook
