@@ -62,7 +62,7 @@ SSH_COMMON_ARGS = (
     "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
     "-o IdentitiesOnly=yes -o LogLevel=ERROR"
 )
-SSHD_READY_TIMEOUT = 30.0
+SSHD_READY_TIMEOUT = 120.0  # generous: a loaded 2-core CI machine can take long to fork sshd
 
 HOST_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 GROUP_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -26,6 +26,13 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self._record(code)
         super().send_response(code, message)
 
+    def copyfile(self, source, outputfile):
+        """Send a file body, counting the bytes per path (benchmarks report bytes served)."""
+        path = unquote(urlsplit(self.path).path)
+        for block in iter(lambda: source.read(1 << 16), b''):
+            outputfile.write(block)
+            self.server.count_bytes(path, len(block))
+
     def do_GET(self):
         hook = self.server.hooks.get(unquote(urlsplit(self.path).path))
         if hook is not None and hook(self) is not False:
@@ -43,6 +50,9 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 class MirrorServer(http.server.ThreadingHTTPServer):
     """Serve ``root`` on ``host``; ``requests`` lists (method, path, status) in arrival order.
 
+    ``bytes_sent`` counts the file body bytes sent (``bytes_by_path`` per decoded path), so a
+    benchmark can report what a fleet pulled from the mirror; ``reset`` clears both.
+
     ``hooks`` maps a decoded path to ``fn(handler)`` that answers the request itself (return
     False to fall through to the file), so tests can program faults per path.
     """
@@ -53,6 +63,8 @@ class MirrorServer(http.server.ThreadingHTTPServer):
         self.root = root
         self.requests = []
         self.hooks = {}
+        self.bytes_sent = 0
+        self.bytes_by_path = {}
         self.log_path = log_path
         self._lock = threading.Lock()
         super().__init__((host, port), functools.partial(_Handler, directory=root))
@@ -71,12 +83,19 @@ class MirrorServer(http.server.ThreadingHTTPServer):
                 with open(self.log_path, 'a') as handle:
                     handle.write('%.3f %s %s %d\n' % (time.time(), method, path, status))
 
+    def count_bytes(self, path, size):
+        with self._lock:
+            self.bytes_sent += size
+            self.bytes_by_path[path] = self.bytes_by_path.get(path, 0) + size
+
     def gets(self, suffix=''):
         return [path for method, path, dummy in self.requests if method == 'GET' and path.endswith(suffix)]
 
     def reset(self):
         with self._lock:
             self.requests.clear()
+            self.bytes_sent = 0
+            self.bytes_by_path.clear()
 
     def start(self):
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
