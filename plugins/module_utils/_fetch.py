@@ -25,8 +25,6 @@ except ImportError:  # pragma: no cover
     HTTPException = HTTPError = URLError = Exception  # type: ignore
     unquote = urlsplit = url2pathname = None  # type: ignore
 
-from ansible.module_utils.urls import open_url
-
 from ansible_collections.pbs.python.plugins.module_utils._naming import redact_url, split_credentials, url_secret
 
 TRANSIENT_STATUS = (408, 425, 429, 500, 502, 503, 504)
@@ -155,6 +153,10 @@ class Fetcher(object):
             except (IOError, OSError) as exc:
                 status = 404 if getattr(exc, 'errno', None) == 2 else None
                 raise FetchError(url, 'cannot read %s (%s)' % (path, exc.strerror), status=status)
+        # Imported here: urls pulls in ssl, http.client and cryptography (~60 ms), which a run that
+        # finds its build installed, or installs from a file, never needs.
+        from ansible.module_utils.urls import open_url
+
         params = self.params
         request_url, username, password = split_credentials(url)
         if params.get('url_username'):  # explicit options win; user info in the URL fills in the rest
