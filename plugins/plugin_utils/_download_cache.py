@@ -130,9 +130,10 @@ class DownloadCache(object):
                 failures.append('%s: HTTP %d' % (redact_url(url), response.status_code))
                 continue
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path + '.tmp', 'w') as handle:
+            temp = '%s.%d.tmp' % (path, os.getpid())  # one per worker: forks race here
+            with open(temp, 'w') as handle:
                 handle.write(response.text)
-            os.rename(path + '.tmp', path)
+            os.rename(temp, path)
             return response.text
         raise CacheError('cannot read SHA256SUMS: ' + '; '.join(failures))
 

@@ -1,0 +1,322 @@
+"""docs/performance.md from one run's results: machine facts, the table, where the time goes."""
+
+from stats import fmt, median, ratio
+
+TARGETS = {
+    'module_vs_uv': 1.0,          # module cost / uv time, at most
+    'get_url_vs_module': 4.0,     # get_url + unarchive cost / module cost, at least
+    'noop_vs_ping': 1.2,          # no-op playbook / ping playbook, at most
+    'rss_mib': 64.0,              # module process peak RSS, at most
+}
+
+
+def _verdict(value, limit, at_most=True):
+    if value is None:
+        return 'n/a'
+    return 'met' if (value <= limit if at_most else value >= limit) else '**not met**'
+
+
+def _range(values, digits=2):
+    values = [v for v in values if v is not None]
+    if not values:
+        return 'n/a'
+    return '%.*f–%.*f' % (digits, min(values), digits, max(values))
+
+
+def _machine(results):
+    facts = results['facts']
+    load = results['load']
+    rows = [
+        ('date', facts['date']),
+        ('cores', facts['cores']),
+        ('CPU', facts['cpu']),
+        ('memory', '%s GiB' % facts['memory_gib']),
+        ('OS, kernel', '%s, %s' % (facts['os'], facts['kernel'])),
+        ('controller Python (ansible-playbook, uv)', facts['controller_python']),
+        ('target Python (module, `/usr/bin/python3`)', facts['target_python']),
+        ('ansible-core', facts['ansible_core']),
+        ('uv', facts['uv']),
+        ('GNU tar', facts['gnu_tar']),
+        ('file system of the work directory', facts['filesystem']),
+        ('checkout', facts['revision']),
+        ('load average (1 min) at the start, after parts 1–2, at the end (after the fleet, which loads the machine '
+         'itself)', ', '.join('%.2f' % v for v in load['load1'])),
+        ('cost of creating one empty file (probe of 200) at start, end', ', '.join('%.2f ms' % v for v in load['create_ms'])),
+    ]
+    if load.get('io_pressure'):
+        rows.append(('I/O pressure (PSI "some" avg60) at start, end', ', '.join(load['io_pressure'])))
+    lines = ['| fact | value |', '| --- | --- |']
+    lines += ['| %s | %s |' % (key, value) for key, value in rows]
+    return lines
+
+
+def _row(part, what, median=None, runs=None, cpu=None, target='', verdict='', unit=' s', digits=2, bold=False):
+    shown = '%s%s' % (fmt(median, digits), unit) if median is not None else 'n/a'
+    if bold:
+        what, shown = '**%s**' % what, '**%s**' % shown
+    return '| %s | %s | %s | %s | %s | %s | %s | %s |' % (
+        part, what, shown, _range(runs, digits) if runs else '', fmt(cpu, 2) if cpu is not None else '',
+        len(runs) if runs else '', target, verdict)
+
+
+def _table(results):
+    lines = ['| part | measurement | median | runs (min–max) | CPU s (median; for ratios, the CPU ratio) | n | target | verdict |',
+             '| --- | --- | --- | --- | --- | --- | --- | --- |']
+    cold = results.get('cold')
+    if cold:
+        runs, cpu = cold['runs'], dict((k, median(v)) for k, v in cold['cpu'].items())
+        lines += [
+            _row(1, '`ansible-playbook`, one `ping` task', cold['ping'], runs['ping'], cpu['ping']),
+            _row(1, '`ansible-playbook`, one `pbs_python` task (cold, fresh install_root)', cold['module_playbook'],
+                 runs['module_cold'], cpu['module_cold']),
+            _row(1, 'module cost (pbs_python playbook − ping playbook)', cold['module_cost'],
+                 cpu=cpu['module_cold'] - cpu['ping'], bold=True),
+            _row(1, '`uv python install` (`--mirror`, downloads JSON)', cold['uv'], runs['uv'], cpu['uv']),
+            _row(1, '`ansible-playbook`, `get_url` + `file` + `unarchive`', cold['get_url_unarchive_playbook'],
+                 runs['get_url_unarchive'], cpu['get_url_unarchive']),
+            _row(1, 'get_url + unarchive cost (playbook − ping playbook)', cold['get_url_unarchive_cost'],
+                 cpu=cpu['get_url_unarchive'] - cpu['ping']),
+            _row(1, '`tar xzf` of a local copy', cold['tar'], runs['tar'], cpu['tar']),
+            _row(1, 'ratio module / uv', cold['module_vs_uv'], unit='', cpu=ratio(cpu['module_cold'] - cpu['ping'], cpu['uv']),
+                 target='≤ %.1f' % TARGETS['module_vs_uv'],
+                 verdict=_verdict(cold['module_vs_uv'], TARGETS['module_vs_uv']), bold=True),
+            _row(1, 'ratio get_url + unarchive / module', cold['get_url_vs_module'], unit='',
+                 cpu=ratio(cpu['get_url_unarchive'] - cpu['ping'], cpu['module_cold'] - cpu['ping']),
+                 target='≥ %.0f' % TARGETS['get_url_vs_module'],
+                 verdict=_verdict(cold['get_url_vs_module'], TARGETS['get_url_vs_module'], at_most=False), bold=True),
+            _row(1, 'ratio module / `tar xzf`', cold['module_vs_tar'], unit='', cpu=ratio(cpu['module_cold'] - cpu['ping'], cpu['tar'])),
+        ]
+    noop = results.get('noop')
+    if noop:
+        runs = noop['runs']
+        noop_cpu = median(cold['cpu']['module_noop']) if cold else None
+        lines += [
+            _row(2, '`ansible-playbook`, one `pbs_python` task, build already installed', noop['noop'],
+                 runs['module_noop'], noop_cpu),
+            _row(2, 'ratio no-op playbook / ping playbook', noop['noop_vs_ping'], unit='',
+                 cpu=ratio(noop_cpu, median(cold['cpu']['ping'])) if cold else None,
+                 target='≤ %.1f' % TARGETS['noop_vs_ping'], verdict=_verdict(noop['noop_vs_ping'], TARGETS['noop_vs_ping']),
+                 bold=True),
+            _row(2, 'module-only no-op cost (no-op playbook − ping playbook)', noop['delta'], digits=3,
+                 cpu=(noop_cpu - median(cold['cpu']['ping'])) if cold else None),
+        ]
+    memory = results.get('memory')
+    if memory:
+        for row in memory:
+            lines += [
+                _row(3, 'peak RSS of the module process (`VmHWM`, real playbook), %s archive (%.0f MiB)' % (
+                    row['label'], row['archive_mib']), row['module_mib'], row['module_mibs'], unit=' MiB', digits=1,
+                    target='≤ %.0f MiB' % TARGETS['rss_mib'], verdict=_verdict(row['module_mib'], TARGETS['rss_mib'])),
+                _row(3, 'peak RSS of the install path alone (`Installer.present` under GNU time), %s archive' % row['label'],
+                     row['time_mib'] or row['driver_mib'], row['time_mibs'] or row['driver_mibs'], unit=' MiB', digits=1),
+                _row(3, '… of which the imports, before installing, %s archive' % row['label'], row['imports_mib'],
+                     unit=' MiB', digits=1),
+            ]
+        if len(memory) > 1 and memory[-1]['module_mib'] is not None and memory[0]['module_mib'] is not None:
+            lines.append(_row(3, 'growth from the 1x to the 2x archive (module process)',
+                              memory[-1]['module_mib'] - memory[0]['module_mib'], unit=' MiB', digits=1, target='≈ 0'))
+    else:
+        lines.append('| 3 | peak RSS while installing | %s | | | | ≤ %.0f MiB | |' % (
+            results.get('memory_skipped', 'skipped'), TARGETS['rss_mib']))
+    fleet = results.get('fleet')
+    if fleet and fleet.get('runs'):
+        for run in sorted(fleet['runs'], key=lambda r: (r['hosts'], r['mode'])):
+            if 'error' in run:
+                lines.append('| 4 | fleet of %d, `delivery: %s` | **failed** after %s s (see Fleet below) | | | 1 | | |' % (
+                    run['hosts'], run['mode'], fmt(run['wall'])))
+                continue
+            cells = (run['hosts'], run['mode'], fmt(run['wall']), fmt(run['wall'] / run['hosts']), run['bytes'] / 1e6,
+                     fmt(run['cpu']))
+            lines.append('| 4 | fleet of %d, `delivery: %s`: converge time; per host; mirror bytes | %s s; %s s/host; '
+                         '%.1f MB | | %s | 1 | | |' % cells)
+        for mode in fleet.get('unavailable', []):
+            lines.append('| 4 | fleet, `delivery: %s` | not available (the module has no such option yet) | | | | | |' % mode)
+    else:
+        lines.append('| 4 | fleet converge | %s | | | | | |' % (
+            (fleet or {}).get('error') or results.get('fleet_skipped', 'skipped')))
+    return lines
+
+
+def _fleet_table(fleet):
+    modes = ['host', 'controller']
+    lines = ['| hosts | ' + ' | '.join('`%s`: converge s | s per host | MB served' % m for m in modes) + ' |',
+             '| --- |' + ' --- | --- | --- |' * len(modes)]
+    by = dict(((r['mode'], r['hosts']), r) for r in fleet['runs'])
+    for hosts in sorted(set(r['hosts'] for r in fleet['runs']) | set(fleet.get('skipped', {}))):
+        cells = []
+        for mode in modes:
+            run = by.get((mode, hosts))
+            if run and 'error' in run:
+                cells += ['**failed**', '', '%.1f' % (run['bytes'] / 1e6)]
+            elif run:
+                cells += [fmt(run['wall']), fmt(run['wall'] / hosts), '%.1f' % (run['bytes'] / 1e6)]
+            elif mode in fleet.get('unavailable', []):
+                cells += ['not available', '', '']
+            else:
+                cells += ['skipped', '', '']
+        lines.append('| %d | %s |' % (hosts, ' | '.join(cells)))
+    for run in fleet['runs']:
+        if 'error' in run:
+            lines += ['', 'Failed: %d hosts, `delivery: %s`: %s.' % (run['hosts'], run['mode'], run['error'])]
+    for size, why in sorted(fleet.get('skipped', {}).items()):
+        lines.append('')
+        lines.append('Skipped: %s.' % why)
+    return lines
+
+
+def _where(results):
+    prof = results.get('profile')
+    cold = results.get('cold')
+    if not prof:
+        return ['Not profiled in this run: %s.' % results.get('profile_skipped', 'skipped')]
+    st = prof['stages']
+    lines = [
+        'Measured on the target Python (%s) with the %.1f MB archive (%d members, %d of them directories), '
+        'each stage alone, median of %d interleaved runs:' % (
+            prof['python'], prof['archive_bytes'] / 1e6, prof['files'] + prof['dirs'], prof['dirs'],
+            len(prof['stage_runs']['pipeline'])),
+        '',
+        '| stage | runs in | wall s | user CPU s | system CPU s |',
+        '| --- | --- | --- | --- | --- |',
+    ]
+    names = [('sha256', 'read the archive + sha256', 'download thread'),
+             ('inflate', 'zlib inflate, 1 MiB chunks', 'inflate thread'),
+             ('create', 'create %d empty files and directories (no data)' % (prof['files'] + prof['dirs']), 'main thread'),
+             ('writer', 'tar writer alone, fed the inflated tar (headers, checks, create, write, mtime)', 'main thread'),
+             ('pipeline', '**the whole pipeline, `extract_tar_gz`**', 'all three')]
+    user, system = prof.get('stage_user', {}), prof.get('stage_sys', {})
+    for key, label, where in names:
+        cells = (label, where, fmt(st[key], 3), fmt(user.get(key), 3), fmt(system.get(key), 3))
+        lines.append('| %s | %s | %s | %s | %s |' % cells)
+    lines += ['| sum of the stages if they ran one after another | | %s | | |' % fmt(
+        st['sha256'] + st['inflate'] + st['writer'], 3), '']
+    in_a_row = st['sha256'] + st['inflate'] + st['writer']
+    floor = max(st['inflate'], st['writer'])
+    slower = 'the tar writer' if st['writer'] >= st['inflate'] else 'zlib inflation'
+    weight = st['writer'] / st['inflate'] if st['inflate'] else None
+    heading = ('Two stages of similar weight, overlapped.' if weight and 0.67 <= weight <= 1.5 else
+               '%s is the slower stage.' % (slower[0].upper() + slower[1:]))
+    lines.append(
+        '- **%s** zlib inflation (%s s, %s s of it user CPU, in its own thread) and the tar writer (%s s, %s s of it '
+        'system CPU in the kernel: creating files, copying data into the page cache) are the work; reading and '
+        'hashing (%s s) is noise. Run one after another they take %s s; the pipeline took %s s, against a floor of '
+        '%s s (%s). What is not overlapped is the time the two cannot run at once: on 2 cores shared with other '
+        'work, and while one waits for the other (the writer for data while a large file streams through, the '
+        'inflater for queue space while the writer creates many small files).' % (
+            heading, fmt(st['inflate']), fmt(user.get('inflate')), fmt(st['writer']), fmt(system.get('writer')),
+            fmt(st['sha256'], 3), fmt(in_a_row), fmt(st['pipeline']), fmt(floor), slower))
+    lines.append(
+        '- **File creation is the writer\'s variable part.** Creating the tree\'s %d files and directories with no '
+        'data in them took %s s here (the whole writer: %s s). That is file-system metadata work in the kernel (an '
+        '`open(O_CREAT|O_EXCL)` per file), which every extractor pays, GNU tar and uv included; on an idle disk it '
+        'is about 0.02 ms a file, 0.02 s for this tree. The probe in the machine facts measured %s per file during '
+        'this run. When this benchmark was written, `perf` put most of that system time in ext4\'s inode allocator '
+        'skipping recently deleted inodes (`ext4_create` → `recently_deleted`): for a minute or more after many '
+        'files are deleted on a file system, creating files there is slow, which is why the benchmark sets finished '
+        'trees aside and deletes them only at the end (bench/trash.py).' % (
+            prof['files'] + prof['dirs'], fmt(st['create']), fmt(st['writer']),
+            ' and '.join('%.2f ms' % v for v in results['load']['create_ms'])))
+    pyspy = prof.get('pyspy')
+    if pyspy:
+        wall = pyspy.get('_wall')
+        lines.append('- **Per thread** (py-spy, %d samples/s on all threads, one pipeline run of %s s): share of '
+                     'each thread\'s samples by line of code.' % (prof['pyspy_rate'], fmt(wall)))
+        for role in ('main thread (tar writer)', 'inflate thread', 'read + sha256 thread'):
+            data = pyspy.get(role)
+            if not data:
+                continue
+            top = ', '.join('%s %.0f%%' % (name, 100.0 * count / data['samples']) for name, count in data['top'])
+            lines.append('  - %s, %d samples: %s' % (role, data['samples'], top))
+    elif prof.get('pyspy_error'):
+        lines.append('- py-spy was not available (%s); the cProfile below covers the main thread only.' % prof['pyspy_error'])
+    lines.append('- **cProfile of the main thread** (one pipeline run, %s s in total), top functions by own time:' % fmt(
+        prof['cprofile_main_thread_total']))
+    lines.append('')
+    lines.append('  | function | calls | own time s | share |')
+    lines.append('  | --- | --- | --- | --- |')
+    for entry in prof['cprofile_top'][:8]:
+        cells = (entry['function'], entry['calls'], fmt(entry['tottime'], 3), 100 * entry['share'])
+        lines.append('  | `%s` | %d | %s | %.0f%% |' % cells)
+    lines.append('')
+    lines.append('  `acquire` of a lock is the main thread waiting for inflated data: the time the writer is starved.')
+    if cold and cold.get('module_cost') is not None and cold['module_cost'] > st['pipeline']:
+        rest = cold['module_cost'] - st['pipeline']
+        lines.append(
+            '- **The module\'s cost beyond extraction.** The module costs %s s over a ping task; extraction alone is '
+            '%s s of it. The remaining %s s are the bigger AnsiballZ payload and its imports (`ansible.module_utils.urls` '
+            'for the download), '
+            'target detection, the SHA256SUMS request, the download over HTTP instead of a local file, the staged '
+            'tree\'s check (the new interpreter is started once) and the rename into place.' % (
+                fmt(cold['module_cost']), fmt(st['pipeline']), fmt(rest)))
+    if cold and cold.get('uv'):
+        lines.append(
+            '- **Against uv.** uv\'s whole install took %s s in this run; Python\'s zlib alone needs %s s to inflate '
+            'this archive on the target\'s stdlib (%.0f%% of uv\'s time), the module\'s extraction took %s s, and '
+            'the task around it costs the rest of its %s s. uv inflates with its own, faster inflater and has no task '
+            'to start, so with the stdlib\'s zlib the module\'s cost cannot go below the inflate time.' % (
+                fmt(cold['uv']), fmt(st['inflate']), 100.0 * st['inflate'] / cold['uv'], fmt(st['pipeline']),
+                fmt(cold['module_cost'])))
+    return lines
+
+
+def render(results, chart_name, chart_error):
+    quick = results['quick']
+    out = ['# Performance', '']
+    out.append('Written by `make bench` (`tools/dev bench`, i.e. `python bench/run.py`) on %s; every number below is '
+               'from that one run. Re-run to refresh; do not edit by hand.%s' % (
+                   results['facts']['date'],
+                   ' **This is a `--quick` run** (fewer runs, parts 3 and 4 skipped): its numbers are a smoke '
+                   'test, not a measurement.' if quick else ''))
+    out += ['', 'What is measured (issue 6): the same PBS-layout archive of CPython %s (%.1f MB, built from the '
+                'local interpreter by `tests/support/pbs_fixtures.py`), served by the same loopback mirror '
+                '(`tests/support/mirror_server.py` on 127.0.0.1), installed by every contender.' % (
+                    results['version'], results['archive_mb'])]
+    out += ['', '## Machine', ''] + _machine(results)
+    busy = max(results['load']['load1'][:2])  # the fleet part's own load comes after
+    if busy > results['facts']['cores']:
+        out += ['', '**This run shared the machine with other work** (load average up to %.1f on %s cores; creating an '
+                    'empty file cost up to %.2f ms, against about 0.02 ms on an idle disk). Every contender\'s wall '
+                    'time is inflated and noisier than on a quiet machine, so the ratios are less certain; the CPU '
+                    'column is less sensitive to that.' % (busy, results['facts']['cores'], max(results['load']['create_ms']))]
+    out += ['', '## Results', '']
+    if chart_name:
+        out += ['![benchmark chart](%s)' % chart_name, '']
+    elif chart_error:
+        out += ['(No chart in this run: %s.)' % chart_error, '']
+    out += _table(results)
+    fleet = results.get('fleet')
+    if fleet and fleet.get('runs'):
+        out += ['', '### Fleet', '', 'Converge time of one play with one `pbs_python` task on N hosts (`--forks N`), '
+                'each a cold install into a fresh `install_root`; bytes are what the mirror sent.', '']
+        out += _fleet_table(fleet)
+    out += ['', '## Where the time goes', ''] + _where(results)
+    out += ['', '## Method', '',
+            '- Parts 1 and 2 run in interleaved rounds: each round runs every contender once (ping playbook, '
+            'pbs_python cold, pbs_python no-op, uv, get_url + unarchive, tar), and the order rotates each round, so '
+            'load from other work on the machine spreads over all of them. %s Medians are over %d rounds.' % (
+                'No warm-up round (`--quick`).' if quick else 'One untimed warm-up round comes first.', results['rounds']),
+            '- Every timed command is a fresh process; set-up (fresh directories) is not timed, and finished trees '
+            'are renamed aside and deleted only after the last measurement (bench/trash.py). Wall '
+            'time is from `fork` to `wait4`; CPU time and peak RSS come from the `wait4` rusage of the whole tree.',
+            '- Playbooks: one play on localhost, `connection: local`, `ansible_python_interpreter=/usr/bin/python3` '
+            '(the host\'s own Python, as on a target), no fact gathering, ansible defaults otherwise. The module cost '
+            'is `median(pbs_python playbook) − median(ping playbook)`: what the task adds to a play.',
+            '- uv: the venv\'s pinned uv, `uv python install %s --no-bin --mirror <loopback mirror> '
+            '--python-downloads-json-url <file>`, the JSON naming the same archive and sha256 under its upstream URL '
+            '(uv rewrites it onto the mirror), with fresh `UV_PYTHON_INSTALL_DIR`, `UV_CACHE_DIR` and '
+            '`UV_PYTHON_BIN_DIR` each run.' % results['version'],
+            '- get_url + unarchive: `get_url` with `checksum: sha256:…` from the same mirror, `file` for the '
+            'destination, `unarchive` with `remote_src: true`: what a playbook without this collection does.',
+            '- `tar xzf`: GNU tar + gzip on a local copy of the archive (page cache warm): a floor for a '
+            'single-threaded reader, with no download and no checksum.',
+            '- Memory: the module process\'s `VmHWM` polled from /proc during a real playbook run, and '
+            '`bench/rss_driver.py` (the module\'s `Installer.present` on `/usr/bin/python3`) under GNU `time -f %M`. '
+            'The 2x archive holds the same tree twice (`bench/big_archive.py`).',
+            '- Fleet: `tests/fleet/fleet.py` hosts (Debian 12, `/usr/bin/python3` 3.11, real sshd in network '
+            'namespaces, ansible\'s default SSH settings), brought up once at the largest size; each size runs on the '
+            'first N hosts with N forks into a fresh `install_root`, the delivery modes alternating which goes first; '
+            'one run per size and mode. The mirror listens on the fleet bridge address; controller delivery gets an '
+            'empty `cache_dir` each run, so it pays its one download.',
+            '- Where the time goes: `bench/profile_extract.py` on `/usr/bin/python3`; py-spy when available.',
+            ]
+    return '\n'.join(out) + '\n'
