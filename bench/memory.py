@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 
+import pbs_fixtures
 import playbooks
 from timing import timed
 
@@ -77,15 +78,6 @@ class HighWaterPoller(object):
         self._thread.join()
 
 
-def _sha256(path):
-    import hashlib
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def measure(ctx, archives, reps=2, log=print):
     """``archives``: [(label, path on disk)]. Returns one dict per archive with medians of ``reps`` runs."""
     gnu_time = ensure_gnu_time(log)
@@ -94,7 +86,7 @@ def measure(ctx, archives, reps=2, log=print):
         rel = os.path.join('bench', label, os.path.basename(ctx.mirror.path))
         ctx.mirror.publish(path, rel)
         url = '%s/%s' % (ctx.server.url, rel.replace('+', '%2B'))
-        sha = ctx.mirror.sha256 if path == ctx.mirror.path else _sha256(path)
+        sha = ctx.mirror.sha256 if path == ctx.mirror.path else pbs_fixtures.sha256_file(path)
         row = {'label': label, 'archive_mib': os.path.getsize(path) / 1048576.0, 'driver_kib': [],
                'driver_imports_kib': [], 'time_kib': [], 'module_kib': [], 'module_wall': []}
         for rep in range(reps):
