@@ -101,6 +101,8 @@ class Request(object):
                 chosen = resolve(trusted, self.version, self.build, target, self.variant, self.freethreaded)
             except ValueError:
                 chosen = None
+            if chosen and self.sha256 and chosen[1] != self.sha256:
+                chosen = None  # the cache holds other bytes under that name than the ones pinned
         if chosen:
             return chosen
         if self.strict:
@@ -167,9 +169,8 @@ class Installer(object):
     def _wanted_links(self, receipt, path, default):
         if not self.link_dir:
             return {}
-        name = interpreter_name(receipt['version'], receipt['freethreaded'])
-        target = os.path.join(path, 'bin', name)
-        wanted = {os.path.join(self.link_dir, name): target}
+        target = root_fs.interpreter_path(path, receipt)
+        wanted = {os.path.join(self.link_dir, os.path.basename(target)): target}
         if default:
             wanted[os.path.join(self.link_dir, 'python3')] = target
         return wanted
