@@ -22,7 +22,7 @@ MODULE = 'pbs.python.pbs_python'
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    TRANSFERS_FILES = False  # a remote temp dir is made only for a host that needs the archive
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -43,6 +43,7 @@ class ActionModule(ActionBase):
                 local, name, sha256, version, origin = fetch_for_target(args, first['target'])
             except DeliveryError as exc:
                 raise AnsibleActionFail('delivery: controller: %s' % exc)
+            self._make_tmp_path()
             remote = self._connection._shell.join_path(self._connection._shell.tmpdir, name)
             self._transfer_file(local, remote)
             self._fixup_perms2((self._connection._shell.tmpdir, remote))

@@ -42,6 +42,14 @@ def host_row(host, groups, pins, installs):
         paths=dict((_install(i), i['path']) for i in installs),
     )
     row['drift'] = bool(row['missing'] or row['unpinned'] or row['broken'])
+    row['reached'] = True
+    return row
+
+
+def unknown_row(host, groups):
+    """A host the report could not read (unreachable, failed, or left out by --limit): never "ok"."""
+    row = host_row(host, groups, [], [])
+    row.update(drift=True, reached=False)
     return row
 
 
@@ -49,20 +57,24 @@ def fleet_report(hostvars, hosts, pins_var='__pbs_python_report_pins', info_var=
     rows = []
     for host in sorted(hosts):
         facts = hostvars[host]
-        info = facts.get(info_var) or {}
+        info = facts.get(info_var)
+        if not info or info.get('failed') or pins_var not in facts:
+            rows.append(unknown_row(host, facts.get('group_names', [])))
+            continue
         rows.append(host_row(host, facts.get('group_names', []), facts.get(pins_var) or [],
                              info.get('installs', [])))
     return dict(hosts=rows, drifted=[r['host'] for r in rows if r['drift']], table=table(rows), csv=to_csv(rows))
 
 
-def _cell(value):
-    if isinstance(value, bool):
-        return 'DRIFT' if value else 'ok'
+def _cell(row, column):
+    value = row[column]
+    if column == 'drift':
+        return ('DRIFT' if value else 'ok') if row['reached'] else 'UNKNOWN (not reached)'
     return ', '.join(value) if isinstance(value, list) else str(value)
 
 
 def table(rows):
-    cells = [list(COLUMNS)] + [[_cell(row[c]) or '-' for c in COLUMNS] for row in rows]
+    cells = [list(COLUMNS)] + [[_cell(row, c) or '-' for c in COLUMNS] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
     lines = ['  '.join(text.ljust(widths[i]) for i, text in enumerate(line)).rstrip() for line in cells]
     lines.insert(1, '  '.join('-' * w for w in widths))

@@ -18,7 +18,9 @@ description:
 author: pbs.python contributors (@pbs-python)
 options:
   _terms:
-    description: Pins (dicts with C(version), C(build), optional C(variant), C(freethreaded)).
+    description:
+      - Pins (dicts with C(version), C(build), optional C(variant), C(freethreaded)), and optionally
+        C(targets), the triples that pin is needed for (default O(targets)).
     required: true
     type: list
     elements: dict
@@ -90,7 +92,7 @@ def lock_entries(pins, mirrors, targets, read_text):
     for raw in pins:
         pin = normalize_pin(dict((k, raw[k]) for k in ('version', 'build', 'variant', 'freethreaded') if k in raw),
                             'lock')
-        for target in targets:
+        for target in raw.get('targets') or targets:  # a pin may name its own targets
             key = (pin['version'], pin['build'], pin['variant'], pin['freethreaded'], target)
             if key in entries:
                 continue

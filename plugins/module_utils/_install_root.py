@@ -30,8 +30,8 @@ STAGING_PREFIX = '.staging-'
 TRASH_PREFIX = '.trash-'
 REMOVED_PREFIX = '.removed-'  # an install being deleted by state=absent: never restored
 RECEIPT_FIELDS = ('version', 'build', 'target', 'variant', 'freethreaded', 'sha256', 'url')
-_PROBE = ("import sys; v = sys.version_info; print('%d.%d.%d%s' % (v[0], v[1], v[2], "
-          "{'alpha': 'a', 'beta': 'b', 'candidate': 'rc'}.get(v[3], '') + (str(v[4]) if v[3] != 'final' else '')))")
+VERSION_PROBE = ("import sys; v = sys.version_info; print('%d.%d.%d%s' % (v[0], v[1], v[2], "
+                 "{'alpha': 'a', 'beta': 'b', 'candidate': 'rc'}.get(v[3], '') + (str(v[4]) if v[3] != 'final' else '')))")
 
 
 def read_receipt(install_dir):
@@ -85,7 +85,7 @@ def interpreter_runs(install_dir, receipt, run):
     if not os.access(python, os.X_OK):
         return False, '%s is missing or not executable' % python
     try:
-        rc, out, err = run([python, '-I', '-S', '-c', _PROBE])
+        rc, out, err = run([python, '-I', '-S', '-c', VERSION_PROBE])
     except (IOError, OSError) as exc:  # e.g. a truncated binary: Exec format error
         return False, 'cannot run %s: %s' % (python, getattr(exc, 'strerror', None) or exc)
     if rc != 0:

@@ -12,6 +12,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from urllib.parse import unquote, urlsplit
+
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.pbs.python.plugins.module_utils._installer import InstallError, Request
 from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, asset_url, redact_url, sums_url
 from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
@@ -26,7 +30,7 @@ class DeliveryError(Exception):
 
 def client_options(args):
     """httpx settings equivalent to the module's URL options."""
-    options = {'verify': args.get('ca_path') or bool(args.get('validate_certs', True)),
+    options = {'verify': args.get('ca_path') or boolean(args.get('validate_certs', True)),
                'headers': dict(args.get('headers') or {}, **{'User-Agent': 'pbs.python'})}
     if args.get('url_username'):
         options['auth'] = (args['url_username'], args.get('url_password') or '')
@@ -43,12 +47,12 @@ def fetch_for_target(args, target):
                           retries=int(args.get('retries', 3)), timeout=int(args.get('timeout', 30)))
     try:
         request = Request(args['version'], args['build'], variant=args.get('variant'),
-                          freethreaded=args.get('freethreaded'), mirrors=mirrors, url=args.get('url'),
-                          sha256=args.get('sha256'), checksums=args.get('checksums'),
-                          strict=bool(args.get('strict_checksums')))
+                          freethreaded=boolean(args.get('freethreaded') or False), mirrors=mirrors,
+                          url=args.get('url'), sha256=args.get('sha256'), checksums=args.get('checksums'),
+                          strict=boolean(args.get('strict_checksums') or False))
         request.check(target)
         if request.url:
-            name = request.url.rsplit('/', 1)[-1]
+            name = unquote(urlsplit(request.url).path).rsplit('/', 1)[-1]  # no query: it may hold a token
             sha256 = request.pinned_digest(request.version, target)
             if not sha256:
                 raise InstallError('controller delivery of a url needs its sha256')

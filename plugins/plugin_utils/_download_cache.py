@@ -18,6 +18,8 @@ import fcntl
 import hashlib
 import os
 import time
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
 try:
     import httpx
@@ -27,10 +29,16 @@ except ImportError:  # ansible-test imports plugins without third-party packages
     HAS_HTTPX = False
 
 from ansible_collections.pbs.python.plugins.module_utils._naming import redact_url, split_credentials
+from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
 
 CHUNK = 1 << 20
 TRANSIENT_STATUS = (408, 425, 429, 500, 502, 503, 504)
 SUMS_TTL = 300  # seconds a fetched SHA256SUMS is reused by the other hosts of a run
+
+
+def _local_path(url):
+    """The file a file:// URL names; asset URLs carry ``+`` as ``%2B``."""
+    return url2pathname(unquote(urlsplit(url).path))
 
 
 class CacheError(Exception):
@@ -114,11 +122,15 @@ class DownloadCache(object):
                 pass
             if url.startswith('file://'):
                 try:
-                    with open(url[len('file://'):]) as handle:
-                        return handle.read()
+                    with open(_local_path(url)) as handle:
+                        text = handle.read()
+                    parse_sha256sums(text)
+                    return text
                 except OSError as exc:
                     failures.append('%s: %s' % (url, exc.strerror))
-                    continue
+                except ValueError as exc:
+                    failures.append('%s: unusable SHA256SUMS (%s)' % (url, exc))
+                continue
             bare, options = self._request(url)
             try:
                 with self._client() as client:
@@ -128,6 +140,11 @@ class DownloadCache(object):
                 continue
             if response.status_code != 200:
                 failures.append('%s: HTTP %d' % (redact_url(url), response.status_code))
+                continue
+            try:  # a broken listing moves on to the next mirror and is never cached
+                parse_sha256sums(response.text)
+            except ValueError as exc:
+                failures.append('%s: unusable SHA256SUMS (%s)' % (redact_url(url), exc))
                 continue
             os.makedirs(os.path.dirname(path), exist_ok=True)
             temp = '%s.%d.tmp' % (path, os.getpid())  # one per worker: forks race here
@@ -183,7 +200,7 @@ class DownloadCache(object):
     def _download(self, url, partial):
         """Stream ``url`` into ``partial``; transient faults resume from where they stopped (Range)."""
         if url.startswith('file://'):
-            source = url[len('file://'):]
+            source = _local_path(url)
             try:
                 with open(source, 'rb') as src, open(partial, 'wb') as dst:
                     for block in iter(lambda: src.read(CHUNK), b''):

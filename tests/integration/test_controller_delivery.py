@@ -55,3 +55,12 @@ def test_controller_delivery_refuses_a_tampered_archive(tmp_path, mirror):
     assert run.rc != 0
     assert 'checksum mismatch' in run.result('pbs')['msg']
     assert not os.path.exists(str(tmp_path / 'a' / ASSET[:-7]))
+
+
+def test_controller_delivery_from_a_file_mirror_on_the_controller(tmp_path, mirror):
+    mirror.reset()
+    run = run_playbook(localhost_play([task('file://' + mirror.root, str(tmp_path / 'a'), str(tmp_path / 'cache'))]),
+                       str(tmp_path / 'work'))
+    assert run.rc == 0, run.output
+    assert run.result('pbs')['version'] == '3.12.1' and run.result('pbs')['delivered']
+    assert mirror.requests == []
