@@ -87,7 +87,10 @@ def _number(field):
             value = (value << 8) | byte
         return value
     text = field.split(b'\x00', 1)[0].strip()
-    return int(text, 8) if text else 0
+    value = int(text, 8) if text else 0
+    if value < 0:  # a negative size would make the reader spin forever
+        raise ArchiveError("the archive has a negative number in a tar header")
+    return value
 
 
 def _text(field):
@@ -254,6 +257,8 @@ class _Reader(object):
 
     def take(self, size):
         """Yield memoryview pieces totalling ``size`` bytes, or ArchiveError if the stream ends."""
+        if size < 0:
+            raise ArchiveError("the archive has a negative member size")
         while size:
             if self._pos >= len(self._view) and not self._more():
                 raise ArchiveError("the archive is truncated: the tar stream ends inside a member",
@@ -265,9 +270,6 @@ class _Reader(object):
 
     def read(self, size):
         return b''.join(bytes(piece) for piece in self.take(size))
-
-    def at_end(self):
-        return self._pos >= len(self._view) and not self._more()
 
     def drain(self, limit, max_bytes):
         """Consume the rest of the stream, inflating at most ``limit`` more bytes."""
@@ -309,15 +311,17 @@ class _Extractor(object):
                                "decompression bomb" % (self.max_bytes >> 20))
 
     def ensure_dir(self, rel):
-        if rel in self.dirs:
-            return
-        if rel in self.symlinks or rel in self.files:
-            raise ArchiveError("archive member %s/%s is used as a directory but is not one" % (self.top, rel))
-        self.ensure_dir(posixpath.dirname(rel))
-        os.mkdir(self.path(rel), 0o755)
-        if _UMASK & 0o755:
-            os.chmod(self.path(rel), 0o755)
-        self.dirs.add(rel)
+        missing = []
+        while rel not in self.dirs:  # a loop, not recursion: member paths can be thousands deep
+            if rel in self.symlinks or rel in self.files:
+                raise ArchiveError("archive member %s/%s is used as a directory but is not one" % (self.top, rel))
+            missing.append(rel)
+            rel = posixpath.dirname(rel)
+        for rel in reversed(missing):
+            os.mkdir(self.path(rel), 0o755)
+            if _UMASK & 0o755:
+                os.chmod(self.path(rel), 0o755)
+            self.dirs.add(rel)
 
     def fresh(self, rel):
         """Prepare a path for a new non-directory member; duplicates are refused."""
@@ -409,6 +413,8 @@ def _extract_members(reader, extractor):
         linkname = pending.pop('linkpath', _text(header[157:257]))
         if 'size' in pending:
             size = int(pending.pop('size'))
+            if size < 0:
+                raise ArchiveError("the archive has a negative size in a pax header")
             padded = (size + BLOCK - 1) // BLOCK * BLOCK
         pending.clear()
         rel = member_path(name, extractor.top)
@@ -431,12 +437,14 @@ def _extract_members(reader, extractor):
 
 
 def extract_tar_gz(read, dest, top='python', max_members=DEFAULT_MAX_MEMBERS, max_bytes=DEFAULT_MAX_BYTES,
-                   chunk=CHUNK):
+                   chunk=CHUNK, close=None):
     """Extract the gzip'd tar produced by ``read(n)`` into the existing empty directory ``dest``.
 
     Returns the stats of the pass, including the sha256 of the *compressed* bytes, which the
     caller compares with the pin before the tree is used. The whole stream is always consumed so
-    the digest covers every byte, even when the tar end marker comes early.
+    the digest covers every byte, even when the tar end marker comes early. ``close`` (the
+    source's) is called before the reader thread is joined, so a refused archive does not wait
+    for a blocked read.
     """
     pipeline = _Pipeline(read, chunk)
     try:
@@ -463,4 +471,6 @@ def extract_tar_gz(read, dest, top='python', max_members=DEFAULT_MAX_MEMBERS, ma
             'bytes': extractor.bytes,
         }
     finally:
+        if close is not None:
+            close()
         pipeline.close()

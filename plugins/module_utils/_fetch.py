@@ -78,7 +78,7 @@ def classify(url, exc):
         return FetchError(url, 'HTTP %d (%s)' % (exc.code, hint), status=exc.code,
                           transient=exc.code in TRANSIENT_STATUS, retry_after=_retry_after(exc.headers))
     reason = getattr(exc, 'reason', exc) if isinstance(exc, URLError) else exc
-    if isinstance(reason, ssl.SSLError) or 'CERTIFICATE_VERIFY_FAILED' in str(reason):
+    if isinstance(reason, getattr(ssl, 'SSLCertVerificationError', ())) or 'CERTIFICATE_VERIFY_FAILED' in str(reason):
         return FetchError(url, 'TLS certificate verification failed (%s): give the CA bundle of '
                                'the mirror with ca_path, or, only for testing, set validate_certs: false'
                           % (getattr(reason, 'reason', None) or reason))
@@ -202,6 +202,8 @@ class Fetcher(object):
         Raises FetchError listing what happened on every URL.
         """
         failures = []
+        if not urls:
+            raise FetchError('', 'no URL to try: list at least one mirror')
         for url in urls:
             for round_ in range(self.retries + 1):
                 try:

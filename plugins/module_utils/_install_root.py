@@ -47,12 +47,17 @@ def read_receipt(install_dir):
 
 
 def write_markers(install_dir, receipt):
-    """Write the receipt and uv's BUILD file; both land before the directory becomes visible."""
-    with open(os.path.join(install_dir, BUILD_FILE), 'w') as handle:
-        handle.write(receipt['build'])
-    with open(os.path.join(install_dir, RECEIPT), 'w') as handle:
-        json.dump(receipt, handle, indent=2, sort_keys=True)
-        handle.write('\n')
+    """Write the receipt and uv's BUILD file, each atomically (a live receipt is rewritten when
+    links change, and readers never take the lock)."""
+    _write_atomic(os.path.join(install_dir, BUILD_FILE), receipt['build'])
+    _write_atomic(os.path.join(install_dir, RECEIPT), json.dumps(receipt, indent=2, sort_keys=True) + '\n')
+
+
+def _write_atomic(path, text):
+    temp = '%s.%d.tmp' % (path, os.getpid())
+    with open(temp, 'w') as handle:
+        handle.write(text)
+    os.rename(temp, path)
 
 
 def installs(root):
@@ -196,9 +201,17 @@ def swap_in(root, staging, name):
     trash = os.path.join(root, TRASH_PREFIX + name)
     if os.path.lexists(final):
         os.rename(final, trash)
-    os.rename(staging, final)
+    try:
+        os.rename(staging, final)
+    except OSError:
+        if os.path.lexists(trash):
+            os.rename(trash, final)  # the old install stays untouched
+        raise
     if os.path.lexists(trash):
-        shutil.rmtree(trash, ignore_errors=True)
+        # Never restored from here on: a kill while deleting must not bring half a tree back.
+        removed = os.path.join(root, REMOVED_PREFIX + name)
+        os.rename(trash, removed)
+        shutil.rmtree(removed, ignore_errors=True)
     return final
 
 

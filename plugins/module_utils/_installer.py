@@ -16,9 +16,10 @@ import shutil
 import time
 
 try:
-    from urllib.parse import unquote
+    from urllib.parse import unquote, urlsplit, urlunsplit
 except ImportError:  # pragma: no cover
     from urllib import unquote  # type: ignore
+    from urlparse import urlsplit, urlunsplit  # type: ignore
 
 from ansible_collections.pbs.python.plugins.module_utils import _install_root as root_fs
 from ansible_collections.pbs.python.plugins.module_utils._archive import ArchiveError, extract_tar_gz
@@ -153,7 +154,7 @@ class Installer(object):
         """Installs whose receipts satisfy the filters (None means any), newest version first."""
         found = []
         for path, receipt in root_fs.installs(self.root):
-            if receipt['target'] != self.target:
+            if self.target is not None and receipt['target'] != self.target:
                 continue
             if build is not None and receipt['build'] != build:
                 continue
@@ -273,16 +274,25 @@ class Installer(object):
 
     def _resolve_url(self, req):
         url = req.url
-        basename = unquote(url.rsplit('/', 1)[-1])
+        basename = unquote(urlsplit(url).path).rsplit('/', 1)[-1]  # never the query: it may hold a token
         named = parse_asset_name(basename) or {}
         exact = named.get('version', req.version)
         if not version_matches(req.version, exact) or req.prefix and not named:
             raise InstallError('url %s does not name Python %s: give the exact version of the '
                                'archive' % (redact_url(url), req.version))
+        contradicted = [field for field, wanted in (('build', req.build), ('variant', req.variant),
+                                                    ('freethreaded', req.freethreaded))
+                        if named and named[field] != wanted]
+        if contradicted:
+            raise InstallError('url %s names another %s than the one requested: the receipt would lie; '
+                               'make build, variant and freethreaded match the archive'
+                               % (redact_url(url), ' and '.join(contradicted)))
         digest = req.sha256 or req.pinned_digest(exact, self.target)
         if not digest:
             context = 'no sha256 given for url %s and ' % redact_url(url)
-            digest = self._sums([url.rsplit('/', 1)[0] + '/SHA256SUMS'], context).get(basename)
+            parts = urlsplit(url)
+            sums = urlunsplit((parts.scheme, parts.netloc, parts.path.rsplit('/', 1)[0] + '/SHA256SUMS', '', ''))
+            digest = self._sums([sums], context).get(basename)
             if not digest:
                 raise InstallError('%sthe SHA256SUMS beside it does not list it: pass sha256' % context)
         return exact, digest, [url]
@@ -333,7 +343,7 @@ class Installer(object):
     def _fetch_into(self, staging, url, sha256):
         response = self.fetcher.open(url)
         try:
-            stats = extract_tar_gz(response.read, staging)
+            stats = extract_tar_gz(response.read, staging, close=response.close)
         except ArchiveError as exc:
             raise FetchError(url, 'unusable archive: %s' % exc, transient=exc.transient)
         finally:
@@ -363,17 +373,21 @@ class Installer(object):
             check_build(build)
         if version is not None:
             is_prefix(version)
-        doomed = self._matching(version, build, variant, freethreaded)
-        result = dict(changed=bool(doomed), removed=[p for p, dummy in doomed], target=self.target, links={},
-                      diff=dict(before=dict(installs=[p for p, dummy in doomed]), after=dict(installs=[])))
-        if not doomed or self.check_mode:
-            if not self.check_mode:
-                root_fs.tidy(self.root)
-            return result
+        if self.check_mode or not os.path.isdir(self.root):
+            return self._absent_result(self._matching(version, build, variant, freethreaded))
         with root_fs.Lock(self.root):
+            # Recover first: an interrupted run's trash is an install again, and may be doomed too.
+            root_fs.recover(self.root)
+            doomed = self._matching(version, build, variant, freethreaded)
+            result = self._absent_result(doomed)
             for path, receipt in doomed:
                 for link in root_fs.links_into(path, receipt, self.link_dir):
                     os.unlink(link)
                     result['links'][link] = None
                 root_fs.remove(self.root, os.path.basename(path))
         return result
+
+    def _absent_result(self, doomed):
+        removed = [path for path, dummy in doomed]
+        return dict(changed=bool(doomed), removed=removed, target=self.target, links={},
+                    diff=dict(before=dict(installs=removed), after=dict(installs=[])))

@@ -239,7 +239,7 @@ build:
   type: str
   sample: "20240726"
 target:
-  description: The PBS target triple.
+  description: The PBS target triple (with O(state=absent), only when O(target) or O(x86_64_level) selects one).
   returned: always
   type: str
   sample: x86_64-unknown-linux-gnu
@@ -322,7 +322,12 @@ def main():
     params = module.params
     check_url_params(module, (params['mirror'] or []) + [params['url'] or ''], 'mirror')
     try:
-        target = params['target'] or detect_target(params['x86_64_level'], sysctl=_sysctl(module))
+        if params['state'] == 'present' and not (params['mirror'] or params['url'] or params['src']):
+            module.fail_json(msg='mirror is empty: list at least one mirror, or give url or src')
+        if params['state'] == 'absent' and not params['target'] and params['x86_64_level'] == 'baseline':
+            target = None  # absent matches installs of every target unless one is asked for
+        else:
+            target = params['target'] or detect_target(params['x86_64_level'], sysctl=_sysctl(module))
         installer = Installer(
             root=params['install_root'], target=target, link_dir=params['link_dir'],
             fetcher=Fetcher(params, timeout=params['timeout'], retries=params['retries']),

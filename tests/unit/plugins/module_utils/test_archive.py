@@ -797,3 +797,41 @@ def test_member_path_refuses(name):
 ])
 def test_symlink_stays_inside(rel, target, inside):
     assert symlink_stays_inside(rel, target) is inside
+
+
+def _raw_member(name, size_field):
+    header = bytearray(512)
+    header[0:len(name)] = name.encode()
+    header[100:108] = b'0000644\x00'
+    header[124:136] = size_field
+    header[136:148] = b'00000000000\x00'
+    header[156:157] = b'0'
+    header[257:263] = b'ustar\x00'
+    header[148:156] = b' ' * 8
+    header[148:156] = ('%06o\x00 ' % sum(header)).encode()
+    return bytes(header)
+
+
+def test_a_negative_member_size_is_refused_instead_of_spinning(tmp_path):
+    data = gzip.compress(_raw_member('python/evil', b'-0000000001\x00') + b'\x00' * (1 << 16))
+    dest = tmp_path / 'dest'
+    dest.mkdir()
+    with pytest.raises(ArchiveError, match='negative'):
+        extract_tar_gz(io.BytesIO(data).read, str(dest))
+
+
+def test_a_path_thousands_of_directories_deep_is_extracted_without_recursion(tmp_path):
+    deep = 'python/' + 'a/' * 1500 + 'f'
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode='w:gz', format=tarfile.PAX_FORMAT) as archive:
+        info = tarfile.TarInfo(deep)
+        info.size = 2
+        archive.addfile(info, io.BytesIO(b'ok'))
+    dest = tmp_path / 'dest'
+    dest.mkdir()
+    try:
+        extract_tar_gz(io.BytesIO(buffer.getvalue()).read, str(dest))
+    except OSError as exc:  # the file system may refuse the path length: a clear OSError, not RecursionError
+        assert exc.errno in (36,)
+    else:
+        assert (dest / deep[len('python/'):]).read_bytes() == b'ok'
