@@ -25,6 +25,8 @@ except ImportError:  # pragma: no cover
     HTTPException = HTTPError = URLError = Exception  # type: ignore
     unquote = urlsplit = url2pathname = None  # type: ignore
 
+from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.pbs.python.plugins.module_utils._naming import redact_url, split_credentials, url_secret
 
 TRANSIENT_STATUS = (408, 425, 429, 500, 502, 503, 504)
@@ -225,16 +227,29 @@ class Fetcher(object):
             str(f) for f in failures), status=failures[-1].status, transient=any(f.transient for f in failures))
 
 
-def check_url_params(module, urls, what):
-    """Validate the shared URL options and mask credentials given inside URLs.
+class UrlModule(AnsibleModule):
+    """An AnsibleModule that masks credentials written inside URL options in everything it returns.
 
-    ``what`` names the servers in messages ("mirror", "upstream").
+    ``no_log`` covers url_password, but not ``https://user:token@mirror/``; the secrets are added
+    when the result is formatted, so even an argument error (raised before any module code runs)
+    cannot echo them back through ``invocation``.
     """
+
+    URL_OPTIONS = ('mirror', 'upstream', 'url')
+
+    def _return_formatted(self, kwargs):
+        for name in self.URL_OPTIONS:
+            value = (self.params or {}).get(name)
+            for url in (value if isinstance(value, list) else [value]):
+                secret = url_secret(url) if isinstance(url, str) else None
+                if secret:
+                    self.no_log_values.update((secret, unquote(secret)))
+        super(UrlModule, self)._return_formatted(kwargs)
+
+
+def check_url_params(module, what):
+    """Validate the shared URL options; ``what`` names the servers in messages ("mirror", "upstream")."""
     params = module.params
-    for url in urls:
-        secret = url_secret(url)  # user info in a URL: masked in every result and message
-        if secret:
-            module.no_log_values.update((secret, unquote(secret)))
     if params['retries'] < 0:
         module.fail_json(msg='retries must be 0 or more (got %d): it counts the retries after the first '
                              'request' % params['retries'])

@@ -157,9 +157,7 @@ failures:
   elements: dict
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, FetchError, check_url_params
+from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, FetchError, UrlModule, check_url_params
 from ansible_collections.pbs.python.plugins.module_utils._mirror import Mirror, MirrorError
 from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM
 
@@ -175,9 +173,9 @@ ARGUMENT_SPEC.update(URL_ARGUMENT_SPEC)
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = UrlModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
-    check_url_params(module, params['upstream'], 'upstream')
+    check_url_params(module, 'upstream')
     mirror = Mirror(params['root'], params['upstream'], params, timeout=params['timeout'],
                     retries=params['retries'], check_mode=module.check_mode, rehash=params['rehash'])
     try:

@@ -279,9 +279,7 @@ removed:
   elements: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, Fetcher, check_url_params
+from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, Fetcher, UrlModule, check_url_params
 from ansible_collections.pbs.python.plugins.module_utils._installer import Installer, InstallError, Request
 from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, VARIANTS
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
@@ -312,7 +310,7 @@ ARGUMENT_SPEC.update(URL_ARGUMENT_SPEC)
 
 
 def main():
-    module = AnsibleModule(
+    module = UrlModule(
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
         required_if=[('state', 'present', ('version', 'build'))],
@@ -320,7 +318,7 @@ def main():
         mutually_exclusive=[('url', 'src')],
     )
     params = module.params
-    check_url_params(module, (params['mirror'] or []) + [params['url'] or ''], 'mirror')
+    check_url_params(module, 'mirror')
     try:
         if params['state'] == 'present' and not (params['mirror'] or params['url'] or params['src']):
             module.fail_json(msg='mirror is empty: list at least one mirror, or give url or src')

@@ -185,3 +185,15 @@ def test_secret_never_appears_anywhere(leak_check, kind):
     for form in forms(SECRETS[kind]):
         leaks = [where for where, text in places.items() if form in text]
         assert leaks == [], 'secret %r (%s) found in: %s' % (form, kind, ', '.join(leaks))
+
+
+def test_a_password_in_a_mirror_url_is_masked_even_when_the_arguments_are_refused(tmp_path):
+    from playbook import localhost_play, run_playbook
+    secret = 'S3CRET' + 'PW42'
+    task = {'name': 'bad', 'pbs.python.pbs_python': {
+        'version': '3.12', 'build': '20240107', 'mirror': ['http://user:%s@127.0.0.1:9/pbs' % secret],
+        'x86_64_level': 'v9'}, 'ignore_errors': True}
+    run = run_playbook(localhost_play([task]), str(tmp_path / 'work'), env={'ANSIBLE_INJECT_INVOCATION': 'true'})
+    result = run.result('bad')
+    assert 'x86_64_level' in result['msg']
+    assert secret not in repr(result)
