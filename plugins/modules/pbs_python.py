@@ -280,6 +280,7 @@ removed:
 '''
 
 from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, Fetcher, UrlModule, check_url_params
+from ansible_collections.pbs.python.plugins.module_utils._host import interpreter_runner, sysctl_reader
 from ansible_collections.pbs.python.plugins.module_utils._installer import Installer, InstallError, Request
 from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, VARIANTS
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
@@ -325,11 +326,11 @@ def main():
         if params['state'] == 'absent' and not params['target'] and params['x86_64_level'] == 'baseline':
             target = None  # absent matches installs of every target unless one is asked for
         else:
-            target = params['target'] or detect_target(params['x86_64_level'], sysctl=_sysctl(module))
+            target = params['target'] or detect_target(params['x86_64_level'], sysctl=sysctl_reader(module))
         installer = Installer(
             root=params['install_root'], target=target, link_dir=params['link_dir'],
             fetcher=Fetcher(params, timeout=params['timeout'], retries=params['retries']),
-            check_mode=module.check_mode, run=_runner(module))
+            check_mode=module.check_mode, run=interpreter_runner(module))
         if params['state'] == 'absent':
             result = installer.absent(params['version'], params['build'], params['variant'], params['freethreaded'])
         else:
@@ -346,22 +347,6 @@ def main():
     if not module._diff:
         result.pop('diff', None)
     module.exit_json(**result)
-
-
-def _sysctl(module):
-    """sysctl values for host detection on macOS (Rosetta 2); '' when unavailable."""
-    def read(name):
-        rc, out, dummy = module.run_command(['sysctl', '-n', name])
-        return out.strip() if rc == 0 else ''
-    return read
-
-
-def _runner(module):
-    """Run the interpreter under test isolated from the environment Ansible's own Python runs in."""
-    def run(argv):
-        return module.run_command(argv, environ_update={'PYTHONHOME': '', 'PYTHONPATH': ''},
-                                  handle_exceptions=False)
-    return run
 
 
 if __name__ == '__main__':

@@ -93,7 +93,15 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pbs.python.plugins.module_utils import _install_root as root_fs
+from ansible_collections.pbs.python.plugins.module_utils._host import interpreter_runner, sysctl_reader
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
+
+
+def _names(root):
+    try:
+        return os.listdir(root)
+    except OSError:  # missing, or not readable by this user: nothing to report there
+        return []
 
 
 def main():
@@ -104,10 +112,7 @@ def main():
         supports_check_mode=True,
     )
     root, link_dir = module.params['install_root'], module.params['link_dir']
-
-    def run(argv):
-        return module.run_command(argv, environ_update={'PYTHONHOME': '', 'PYTHONPATH': ''},
-                                  handle_exceptions=False)
+    run = interpreter_runner(module)
 
     installs = []
     for path, receipt in root_fs.installs(root):
@@ -120,10 +125,10 @@ def main():
         installs.append(entry)
     known = set(entry['path'] for entry in installs)
     unrecognized = sorted(
-        os.path.join(root, name) for name in (os.listdir(root) if os.path.isdir(root) else [])
+        os.path.join(root, name) for name in _names(root)
         if not name.startswith('.') and os.path.join(root, name) not in known)
     try:
-        target = detect_target(module.params['x86_64_level'])
+        target = detect_target(module.params['x86_64_level'], sysctl=sysctl_reader(module))
     except ValueError as exc:
         module.warn(str(exc))
         target = ''
