@@ -70,16 +70,22 @@ SINGLE = {
 }
 
 
-@pytest.fixture(scope='module')
-def single(tmp_path_factory, mirrors, builds, old_install):
+def make_cases(specs, builds, prefix=''):
+    """One Case per spec: pinned to the new build's sha256, or forced when SHA256SUMS must decide."""
     cases = {}
-    for name, spec in SINGLE.items():
+    for name, spec in specs.items():
         options = dict(retries=spec.get('retries', 0))
         if spec.get('sums'):
             options['force'] = True  # no pin: SHA256SUMS decides, so force the reinstall over the old build
         else:
             options['sha256'] = builds.new_sha
-        cases[name] = Case(name, spec['program'], options, fix=spec.get('fix'))
+        cases[name] = Case(prefix + name, spec['program'], options, fix=spec.get('fix'))
+    return cases
+
+
+@pytest.fixture(scope='module')
+def single(tmp_path_factory, mirrors, builds, old_install):
+    cases = make_cases(SINGLE, builds)
     try:
         run_batch(tmp_path_factory.mktemp('wire-single'), mirrors, list(cases.values()), old_install)
         yield cases
@@ -192,14 +198,7 @@ FAILOVER['redirect-same-mirror'] = dict(program=to_other_path)
 
 @pytest.fixture(scope='module')
 def failover(tmp_path_factory, mirrors, builds, old_install):
-    cases = {}
-    for name, spec in FAILOVER.items():
-        options = dict(retries=spec.get('retries', 0))
-        if spec.get('sums'):
-            options['force'] = True
-        else:
-            options['sha256'] = builds.new_sha
-        cases[name] = Case('fo-' + name, spec['program'], options)
+    cases = make_cases(FAILOVER, builds, prefix='fo-')
     run_batch(tmp_path_factory.mktemp('wire-failover'), mirrors, list(cases.values()), old_install, rerun=False)
     return cases
 
