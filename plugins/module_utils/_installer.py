@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover
 
 from ansible_collections.pbs.python.plugins.module_utils import _install_root as root_fs
 from ansible_collections.pbs.python.plugins.module_utils._archive import ArchiveError, extract_tar_gz
+from ansible_collections.pbs.python.plugins.module_utils._build_prefix import BuildPrefixError, relocate
 from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError
 from ansible_collections.pbs.python.plugins.module_utils._naming import (
     asset_name, asset_url, check_available, check_build, install_dir_name, interpreter_name, is_prefix,
@@ -325,7 +326,7 @@ class Installer(object):
                 self._fetch_into(staging, candidate, sha256)
                 receipt['url'] = redact_url(req.origin or candidate)
                 receipt['installed_at'] = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
-                self._check_staged(staging, receipt)
+                self._check_staged(staging, receipt, os.path.join(self.root, name))
                 return staging
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -353,12 +354,16 @@ class Installer(object):
                                    'installed. The mirror serves other bytes than the pin: check the mirror '
                                    'or the pinned digest' % (redact_url(url), sha256, stats['sha256']))
 
-    def _check_staged(self, staging, receipt):
+    def _check_staged(self, staging, receipt, final):
         """Refuse a verified archive that still is not the pinned interpreter for this host."""
         interpreter = interpreter_name(receipt['version'], receipt['freethreaded'])
         if not os.path.exists(os.path.join(staging, 'bin', interpreter)):
             raise InstallError('the archive has no bin/%s: it is not a PBS install_only archive of '
                                'Python %s' % (interpreter, minor_of(receipt['version'])))
+        try:
+            relocate(staging, final)
+        except BuildPrefixError as exc:
+            raise InstallError('the archive is not a usable PBS interpreter: %s' % exc)
         root_fs.ensure_python_link(staging, interpreter)
         root_fs.write_markers(staging, receipt)
         works, why = root_fs.interpreter_runs(staging, receipt, self.run)

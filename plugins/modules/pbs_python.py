@@ -173,6 +173,9 @@ attributes:
     platforms: posix
 notes:
   - Hosts need only Python 3.8 or later with its standard library.
+  - PBS records its build prefix C(/install) and its build compilers in the interpreter's sysconfig data and
+    pkg-config files. Before a new install is moved into place they are rewritten as uv rewrites them (the real
+    install path, C(cc)/C(c++), C(PYTHON_BUILD_STANDALONE=1)), so C extensions build against it.
 seealso:
   - name: python-build-standalone
     description: The project that builds the interpreters.

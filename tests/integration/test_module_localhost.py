@@ -58,6 +58,32 @@ def test_install_runs_from_its_own_prefix_and_second_run_is_a_free_noop(tmp_path
     assert mirror.requests == []
 
 
+def test_installed_interpreter_builds_c_extensions_with_its_own_paths(tmp_path, mirror, host_root):
+    """PBS ships /install and clang in its build data; the install must point them at itself."""
+    run = play(tmp_path, [pbs(mirror, host_root, version='3.12.1', build='20240107')])
+    assert run.rc == 0, run.output
+    python, path = run.result('pbs')['python'], run.result('pbs')['path']
+    config = json.loads(probe(python, 'import json, sysconfig; print(json.dumps(sysconfig.get_config_vars()))'))
+    assert (config['prefix'], config['INCLUDEPY']) == (path, os.path.join(path, 'include', 'python3.12'))
+    assert config['CC'].split()[0] == 'cc' and config['PYTHON_BUILD_STANDALONE'] == 1
+
+    # Build and import an extension with the interpreter's own compile and link commands.
+    source = tmp_path / 'spam.c'
+    source.write_text('#include <Python.h>\n'
+                      'static struct PyModuleDef m = {PyModuleDef_HEAD_INIT, "spam", NULL, -1, NULL};\n'
+                      'PyMODINIT_FUNC PyInit_spam(void) { return PyModule_Create(&m); }\n')
+    obj, ext = str(tmp_path / 'spam.o'), str(tmp_path / ('spam' + config['EXT_SUFFIX']))
+    env = {'PATH': '/usr/bin:/bin'}
+    compile_cmd = '%s %s -I%s -c %s -o %s' % (config['CC'], config['CCSHARED'], config['INCLUDEPY'], source, obj)
+    subprocess.run(compile_cmd, shell=True, check=True, env=env)
+    subprocess.run('%s %s -o %s' % (config['LDSHARED'], obj, ext), shell=True, check=True, env=env)
+    assert probe(python, 'import sys; sys.path.insert(0, %r); import spam; print(spam.__name__)' % str(tmp_path)) == 'spam'
+
+    pkg = subprocess.run(['pkg-config', '--cflags', 'python-3.12'], check=True, stdout=subprocess.PIPE,
+                         universal_newlines=True, env=dict(env, PKG_CONFIG_PATH=os.path.join(path, 'lib', 'pkgconfig')))
+    assert os.path.realpath(pkg.stdout.split()[0][2:]) == os.path.join(path, 'include', 'python3.12')
+
+
 def test_two_minors_and_two_builds_live_side_by_side(tmp_path, mirror, host_root):
     run = play(tmp_path, [
         pbs(mirror, host_root, name='a', version='3.12.1', build='20240107'),

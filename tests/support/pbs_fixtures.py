@@ -19,7 +19,7 @@ import tarfile
 import tempfile
 
 CACHE = os.path.join(os.environ.get('PBS_PYTHON_CACHE', os.path.expanduser('~/.cache/pbs-python')), 'archives')
-RECIPE = '3'  # bump when the packing recipe changes
+RECIPE = '4'  # bump when the packing recipe changes
 HOST_TRIPLE = 'x86_64-unknown-linux-gnu'
 
 # Tags whose real contents match interpreters found here (see shared/data/uv-download-metadata.json).
@@ -66,6 +66,40 @@ def _ignore(directory, names):
     return [n for n in names if n in drop]
 
 
+def _record_build_paths_as_pbs(root, prefix):
+    """Make the copy's build-time paths what PBS ships: prefix ``/install``, clang as the compiler.
+
+    PBS builds under ``/install`` and records it in the sysconfig data and pkg-config files; the
+    installer must rewrite them (tests build C extensions to prove it), so the fixtures carry the
+    same paths rather than this machine's.
+    """
+    prefixes = sorted({prefix, os.path.abspath(prefix)} | set(_unresolved_prefixes(prefix)), key=len, reverse=True)
+    compilers = {'gcc': 'clang', 'g++': 'clang++'}
+    paths = glob.glob(os.path.join(root, 'lib', 'python3*', '_sysconfigdata_*.py'))
+    paths += glob.glob(os.path.join(root, 'lib', 'pkgconfig', '*.pc'))
+    for path in paths:
+        if os.path.islink(path):
+            continue
+        with open(path) as handle:
+            text = handle.read()
+        for old in prefixes:
+            text = text.replace(old, '/install')
+        if path.endswith('.py'):
+            text = re.sub(r"('(?:CC|CXX|LDSHARED|LDCXXSHARED|BLDSHARED|LINKCC)': ')(gcc|g\+\+)\b",
+                          lambda m: m.group(1) + compilers[m.group(2)], text)
+        with open(path, 'w') as handle:
+            handle.write(text)
+
+
+def _unresolved_prefixes(prefix):
+    """Other spellings of ``prefix`` (pyenv's symlinked paths) that the build may have recorded."""
+    versions = os.path.expanduser('~/.pyenv/versions')
+    for name in os.listdir(versions) if os.path.isdir(versions) else []:
+        path = os.path.join(versions, name)
+        if os.path.realpath(path) == prefix:
+            yield path
+
+
 def build_archive(version):
     """Path of a cached PBS-layout ``.tar.gz`` of the local interpreter ``version``."""
     prefix = find_interpreters()[version]
@@ -78,6 +112,7 @@ def build_archive(version):
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         root = os.path.join(tmp, 'python')
         shutil.copytree(prefix, root, symlinks=True, ignore=_ignore)
+        _record_build_paths_as_pbs(root, prefix)
         exe = os.path.join(root, 'bin', 'python' + minor)
         subprocess.run(['patchelf', '--set-rpath', '$ORIGIN/../lib', exe], check=True)
         for link in ('python3', 'python'):

@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright: pbs.python contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Tests for moving PBS's ``/install`` build prefix to the real install directory.
+
+The value cases are uv's own (crates/uv-python/src/sysconfig/mod.rs tests), so both tools patch
+alike; the whole-file cases use this machine's real ``_sysconfigdata_`` with its prefix set to
+``/install``, which is what a PBS archive ships.
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import ast
+import glob
+import os
+import sys
+
+import pytest
+
+from ansible_collections.pbs.python.plugins.module_utils._build_prefix import (
+    BuildPrefixError, patch_pkgconfig, patch_sysconfigdata, patch_value, relocate,
+)
+
+REAL = '/real/prefix'
+
+
+@pytest.mark.parametrize('key, value, expected', [
+    ('BINDIR', '/install/bin', '/real/prefix/bin'),
+    ('prefix', '/install', '/real/prefix'),
+    ('BINLIBDEST', '/install/lib/python3.10', '/real/prefix/lib/python3.10'),
+    ('BLDLIBRARY', '-L. -lpython3.10', '-L. -lpython3.10'),
+    ('BUILDPYTHON', 'python.exe', 'python.exe'),
+    ('CC', 'clang -pthread', 'cc -pthread'),
+    ('CXX', 'clang++ -pthread', 'c++ -pthread'),
+    ('AR', '/tools/llvm/bin/llvm-ar', 'ar'),
+    ('CC', '/usr/bin/aarch64-linux-gnu-gcc', 'cc'),
+    ('CXX', '/usr/bin/x86_64-linux-gnu-g++', 'c++'),
+    ('LDSHARED', 'musl-clang -shared -L/install/lib', 'cc -shared -L/real/prefix/lib'),
+    ('BLDSHARED', 'clang -bundle -undefined dynamic_lookup -arch arm64 -isysroot /Applications/MacOSX14.2.sdk',
+     'cc -bundle -undefined dynamic_lookup -arch arm64'),
+    ('CPPFLAGS', '-I. -I/install/include', '-I. -I/real/prefix/include'),
+    ('CONFIG_ARGS', "'--prefix=/install' 'CC=clang'", "'--prefix=/install' 'CC=clang'"),  # quoted: not a path word
+    ('LIBDIR', '/installer/lib', '/installer/lib'),  # only the /install directory itself
+    ('CFLAGS', 'clang  -O3', 'clang  -O3'),  # not a compiler key: untouched, spacing too
+    ('OPT', '-DNDEBUG   -g', '-DNDEBUG   -g'),
+])
+def test_values_are_patched_as_uv_patches_them(key, value, expected):
+    assert patch_value(key, value, REAL) == expected
+
+
+def _pbs_sysconfigdata():
+    """This interpreter's real sysconfig data, with its prefix made PBS's ``/install``."""
+    base = os.path.realpath(sys.base_prefix)
+    found = [p for p in glob.glob(os.path.join(base, 'lib', 'python3*', '_sysconfigdata_*.py')) if not os.path.islink(p)]
+    if not found:
+        pytest.skip('no _sysconfigdata_ beside %s' % base)
+    with open(found[0]) as handle:
+        text = handle.read()
+    assert base in text
+    return text.replace(base, '/install')
+
+
+def test_real_sysconfigdata_loses_every_install_path_and_keeps_the_rest():
+    text = _pbs_sysconfigdata()
+    before = ast.literal_eval(text.split('build_time_vars = ', 1)[1])
+    patched = patch_sysconfigdata(text, '/opt/pbs/cpython-3.12.1')
+    after = ast.literal_eval(patched.split('build_time_vars = ', 1)[1])
+
+    assert set(after) == set(before) | {'PYTHON_BUILD_STANDALONE'} and after['PYTHON_BUILD_STANDALONE'] == 1
+    assert after['prefix'] == '/opt/pbs/cpython-3.12.1'
+    assert after['INCLUDEPY'].startswith('/opt/pbs/cpython-3.12.1/include/python3.')
+    leftover = [k for k, v in after.items() if isinstance(v, str) and any(
+        w == '/install' or w.startswith(('/install/', '-I/install', '-L/install')) for w in v.split())]
+    assert leftover == []
+    assert all(after[k] == v for k, v in before.items() if not isinstance(v, str))
+    assert patch_sysconfigdata(patched, '/opt/pbs/cpython-3.12.1') is None  # a second pass changes nothing
+
+
+@pytest.mark.parametrize('text', [
+    "build_time_vars = __import__('os').system('touch /tmp/pwned')\n",
+    "build_time_vars = {'a': 1\n",
+    "other = {}\n",
+    "build_time_vars = ['not', 'a', 'dict']\n",
+])
+def test_sysconfigdata_is_read_as_a_literal_and_never_run(text):
+    with pytest.raises(BuildPrefixError):
+        patch_sysconfigdata(text, REAL)
+
+
+def test_pkgconfig_prefix_becomes_relative_to_the_pc_file():
+    text = ('# See: man pkg-config\nprefix=/install\nexec_prefix=${prefix}\nlibdir=${exec_prefix}/lib\n'
+            'includedir=${prefix}/include\n\nName: Python\nCflags: -I${includedir}/python3.10\n')
+    patched = patch_pkgconfig(text)
+    assert patched == text.replace('prefix=/install\n', 'prefix=${pcfiledir}/../..\n')
+    assert patch_pkgconfig(patched) is None
+
+
+def test_relocate_patches_the_tree_and_drops_stale_bytecode(tmp_path):
+    lib = tmp_path / 'lib' / 'python3.12'
+    (lib / '__pycache__').mkdir(parents=True)
+    (lib / '_sysconfigdata__linux_x86_64-linux-gnu.py').write_text(_pbs_sysconfigdata())
+    stale = lib / '__pycache__' / '_sysconfigdata__linux_x86_64-linux-gnu.cpython-312.pyc'
+    stale.write_bytes(b'old')
+    other = lib / '__pycache__' / 'os.cpython-312.pyc'
+    other.write_bytes(b'keep')
+    (tmp_path / 'lib' / 'pkgconfig').mkdir()
+    (tmp_path / 'lib' / 'pkgconfig' / 'python-3.12.pc').write_text('prefix=/install\nName: Python\n')
+    os.symlink('python-3.12.pc', str(tmp_path / 'lib' / 'pkgconfig' / 'python3.pc'))
+
+    changed = relocate(str(tmp_path), '/opt/x')
+    assert sorted(os.path.relpath(p, str(tmp_path)) for p in changed) == [
+        'lib/pkgconfig/python-3.12.pc', 'lib/python3.12/_sysconfigdata__linux_x86_64-linux-gnu.py']
+    assert not stale.exists() and other.exists()
+    assert (tmp_path / 'lib' / 'pkgconfig' / 'python3.pc').is_symlink()
+    assert relocate(str(tmp_path), '/opt/x') == []
