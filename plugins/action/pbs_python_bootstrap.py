@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import binascii
+import inspect
 import json
 import shlex
 import time
@@ -23,6 +24,7 @@ import time
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.pbs.python.plugins.module_utils import _build_prefix
 from ansible_collections.pbs.python.plugins.module_utils._install_root import (
     VERSION_PROBE, BUILD_FILE, RECEIPT, STAGING_PREFIX,
 )
@@ -31,6 +33,9 @@ from ansible_collections.pbs.python.plugins.module_utils._naming import (
 )
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 from ansible_collections.pbs.python.plugins.plugin_utils._delivery import DeliveryError, fetch_for_target
+
+# The host has no Python but the one just unpacked: it runs the module's own relocation code.
+RELOCATE = inspect.getsource(_build_prefix) + '\nimport sys\nrelocate(sys.argv[1], sys.argv[2])\n'
 
 _HOST_PROBE = ("uname -s; uname -m; head -c 65536 /bin/sh | od -An -v -tx1 | tr -d ' \\n'; echo; "
                "grep -m2 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null; true")
@@ -152,7 +157,7 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _install_script(root, path, archive, sha256, python, receipt):
-        """One shell script: verify, extract to staging, check the interpreter, mark, rename."""
+        """One shell script: verify, extract to staging, check the interpreter, relocate, mark, rename."""
         q = shlex.quote
         staging = q('%s/%s%s' % (root.rstrip('/'), STAGING_PREFIX, path.rsplit('/', 1)[-1])) + '-$$'
         trash = '%s/.trash-%s' % (root.rstrip('/'), path.rsplit('/', 1)[-1])
@@ -168,6 +173,7 @@ class ActionModule(ActionBase):
             '2>/dev/null || tar -xzf "$archive" -C "$staging" --strip-components=1',
             'test "$("$staging"/%s -I -S -c %s)" = %s || { echo "the interpreter does not run on this host" >&2; '
             'exit 4; }' % (q(python[len(path) + 1:]), q(VERSION_PROBE), q(receipt['version'])),
+            '"$staging"/%s -I -S -c %s "$staging" %s' % (q(python[len(path) + 1:]), q(RELOCATE), q(path)),
             'printf %%s %s > "$staging/%s"' % (q(receipt['build']), BUILD_FILE),
             'printf "%%s\\n" %s > "$staging/%s"' % (q(json.dumps(receipt, sort_keys=True)), RECEIPT),
             'if [ -e %s ]; then mv %s %s; fi' % (q(path), q(path), q(trash)),

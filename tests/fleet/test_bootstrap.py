@@ -50,6 +50,9 @@ def test_a_host_without_python_gets_the_pin_and_runs_modules_on_it(tmp_path, bar
                                                                    'tasks_from': 'bootstrap.yml'}},
             {'name': 'facts', 'ansible.builtin.setup': {'gather_subset': ['min']}},
             {'name': 'installed', 'pbs.python.pbs_python_info': {}},
+            {'name': 'paths', 'ansible.builtin.command': {'argv': [
+                '{{ ansible_python.executable }}', '-c',
+                'import sysconfig; print(sysconfig.get_config_var("prefix"), sysconfig.get_config_var("CC"))']}},
         ],
     }]
     first = run_playbook(play, str(tmp_path / 'work'), inventory=inventory)
@@ -59,6 +62,8 @@ def test_a_host_without_python_gets_the_pin_and_runs_modules_on_it(tmp_path, bar
     facts = first.result('facts')['ansible_facts']
     assert facts['ansible_python_version'] == '3.12.1'
     assert facts['ansible_python']['executable'] == boot['python']
+    # Relocated by the new interpreter itself: the host had no other Python to run it.
+    assert first.result('paths')['stdout'].split()[:2] == [os.path.dirname(os.path.dirname(boot['python'])), 'cc']
     installs = first.result('installed')['installs']
     assert [(i['version'], i['build'], i['sha256'], i['works']) for i in installs] == [
         ('3.12.1', '20240107', mirror.sums['cpython-3.12.1+20240107-x86_64-unknown-linux-gnu-install_only.tar.gz'],
