@@ -87,6 +87,7 @@ def collect(checkout, workdir, target_python='/usr/bin/python3'):
         'os': _first_line(['sh', '-c', '. /etc/os-release && echo "$PRETTY_NAME"']),
         'controller_python': platform.python_version(),
         'target_python': _first_line([target_python, '-c', 'import platform; print(platform.python_version())']),
+        'zlib': _first_line([target_python, '-c', 'import zlib; print(zlib.ZLIB_RUNTIME_VERSION)']),
         'ansible_core': ansible_core_version(),
         'uv': _first_line([uv, '--version']) if uv else 'not installed',
         'gnu_tar': _first_line(['tar', '--version']),

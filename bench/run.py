@@ -35,6 +35,7 @@ import contenders  # noqa: E402
 import facts  # noqa: E402
 import fleet_scale  # noqa: E402
 import memory  # noqa: E402
+import phases  # noqa: E402
 import playbooks  # noqa: E402
 import pyspy  # noqa: E402
 import report  # noqa: E402
@@ -140,11 +141,11 @@ def part_profile(ctx, reps):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
-    parser.add_argument('--quick', action='store_true', help='parts 1 and 2 only, 2 rounds: a smoke run')
+    parser.add_argument('--quick', action='store_true', help='parts 1 and 2 and one run of the stages, 2 rounds: a smoke run')
     parser.add_argument('--runs', type=int, help='rounds for parts 1 and 2 (default 7, --quick 2)')
     parser.add_argument('--out', default=os.path.join(CHECKOUT, 'docs'), help='where performance.md/.png go')
     parser.add_argument('--skip', default='', help='comma-separated parts to skip: cold (parts 1 and 2), memory, '
-                        'profile, fleet')
+                        'profile, phases, fleet')
     parser.add_argument('--fleet-sizes', default=','.join(str(s) for s in fleet_scale.SIZES))
     parser.add_argument('--workdir', help='scratch directory (default: a new one under /var/tmp)')
     parser.add_argument('--keep', action='store_true', help='keep the scratch directory')
@@ -178,6 +179,7 @@ def main(argv=None):
         load['load1'].append(os.getloadavg()[0])
         sizes = [int(s) for s in args.fleet_sizes.split(',') if s]
         parts = (('memory', lambda: part_memory(ctx, reps=2)), ('profile', lambda: part_profile(ctx, reps=3)),
+                 ('phases', lambda: phases.measure(ctx, reps=1 if args.quick else 5, log=log)),
                  ('fleet', lambda: fleet_scale.measure(ctx, sizes=sizes, log=log)))
         for name, measure in parts:
             if name in skip:

@@ -1,7 +1,7 @@
 """Smoke run of the benchmark harness (bench/run.py --quick), so it cannot rot.
 
 Benchmarks are not tests: this checks that a quick run completes and writes a report with every
-row of parts 1 and 2 holding a number, never what the numbers are.
+row of parts 1 and 2 and every stage of the cold task holding a number, never what the numbers are.
 """
 
 import os
@@ -48,3 +48,5 @@ def test_quick_run_writes_a_complete_report(tmp_path):
         assert re.match(r'^-?\d+(\.\d+)?( s)?$', rows[row]), (row, rows[row])
         float(rows[row].split()[0])
     assert '| 3 |' in text and '| 4 |' in text  # memory and fleet rows say they were skipped
+    stages = re.findall(r'^\| (controller|host) \| .+ \| (\S+) \|$', text, re.M)
+    assert len(stages) == 11 and all(re.match(r'^\d+\.\d{3}$', value) for dummy, value in stages), stages
