@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import inspect
 import socket
 import ssl
 import time
@@ -139,13 +140,30 @@ class Response(object):
 
 
 class Fetcher(object):
-    """HTTP(S) via ``ansible.module_utils.urls.open_url`` (proxies, TLS, auth, netrc), file:// via open."""
+    """HTTP(S) via ``ansible.module_utils.urls`` (proxies, TLS, auth, netrc), file:// via open."""
 
     def __init__(self, params, timeout=30, retries=3, sleep=time.sleep):
         self.params = params
         self.timeout = timeout
         self.retries = retries
         self.sleep = sleep
+        self._tls = None
+
+    def _shared_tls_context(self, urls):
+        """One TLS context for all of this run's requests, where ansible-core takes one (2.18 and later).
+
+        Each context loads the system trust store (about 20 ms), and ansible-core otherwise makes one
+        per request, plain http included: SHA256SUMS plus the archive, or a mirror's dozens of assets.
+        """
+        if self._tls is None:
+            if 'context' not in inspect.signature(urls.Request.open).parameters:
+                self._tls = False
+            else:
+                params = self.params
+                self._tls = urls.make_context(
+                    cafile=params.get('ca_path'), validate_certs=params.get('validate_certs', True),
+                    client_cert=params.get('client_cert'), client_key=params.get('client_key'))
+        return self._tls or None
 
     def open(self, url):
         if url.startswith('file://'):
@@ -157,7 +175,7 @@ class Fetcher(object):
                 raise FetchError(url, 'cannot read %s (%s)' % (path, exc.strerror), status=status)
         # Imported here: urls pulls in ssl, http.client and cryptography (~60 ms), which a run that
         # finds its build installed, or installs from a file, never needs.
-        from ansible.module_utils.urls import open_url
+        from ansible.module_utils import urls
 
         params = self.params
         request_url, username, password = split_credentials(url)
@@ -166,14 +184,18 @@ class Fetcher(object):
             password = params.get('url_password') if params.get('url_password') is not None else password
         elif params.get('url_password') is not None:
             password = params.get('url_password')
+        options = dict(
+            headers=params.get('headers') or None, timeout=self.timeout, use_proxy=params.get('use_proxy', True),
+            validate_certs=params.get('validate_certs', True), url_username=username, url_password=password,
+            force_basic_auth=params.get('force_basic_auth', False), client_cert=params.get('client_cert'),
+            client_key=params.get('client_key'), ca_path=params.get('ca_path'), use_netrc=params.get('use_netrc', True),
+            http_agent='pbs.python', decompress=False)
         try:
-            handle = open_url(
-                request_url, headers=params.get('headers') or None, timeout=self.timeout,
-                use_proxy=params.get('use_proxy', True), validate_certs=params.get('validate_certs', True),
-                url_username=username, url_password=password,
-                force_basic_auth=params.get('force_basic_auth', False), client_cert=params.get('client_cert'),
-                client_key=params.get('client_key'), ca_path=params.get('ca_path'),
-                use_netrc=params.get('use_netrc', True), http_agent='pbs.python', decompress=False)
+            context = self._shared_tls_context(urls)
+            if context is None:
+                handle = urls.open_url(request_url, **options)
+            else:
+                handle = urls.Request().open('GET', request_url, context=context, **options)
         except Exception as exc:  # pylint: disable=broad-except  # every fault becomes a FetchError
             raise classify(url, exc)
         return Response(url, handle)
