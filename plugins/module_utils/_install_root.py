@@ -238,17 +238,38 @@ def link_state(path):
 def switch_link(path, target):
     """Point ``path`` at ``target`` atomically (symlink beside it, then rename over it).
 
-    Called with the install root's lock held, so the temporary name is fixed: one left by a
-    killed run is replaced here rather than staying behind.
+    The temporary name carries the process id: install roots have their own locks, and two roots
+    may share a link directory. Temporaries left by killed runs are removed here.
     """
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
-    temp = os.path.join(directory, '.%s.pbs-python-tmp' % os.path.basename(path))
+    prefix = '.%s.pbs-python-tmp-' % os.path.basename(path)
+    for name in os.listdir(directory):
+        if name.startswith(prefix) and not _alive(name[len(prefix):]):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except OSError:
+                pass  # another run cleaned it first
+    temp = os.path.join(directory, '%s%d' % (prefix, os.getpid()))
     if os.path.lexists(temp):
         os.unlink(temp)
     os.symlink(target, temp)
-    os.rename(temp, path)
+    try:
+        os.rename(temp, path)
+    except OSError:
+        os.unlink(temp)
+        raise
+
+
+def _alive(pid):
+    try:
+        os.kill(int(pid), 0)
+    except ValueError:
+        return False
+    except OSError as exc:
+        return exc.errno == errno.EPERM  # someone else's live process
+    return True
 
 
 def ensure_python_link(install_dir, interpreter):
