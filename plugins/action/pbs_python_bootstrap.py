@@ -29,7 +29,7 @@ from ansible_collections.pbs.python.plugins.module_utils._install_root import (
     VERSION_PROBE, BUILD_FILE, RECEIPT, STAGING_PREFIX,
 )
 from ansible_collections.pbs.python.plugins.module_utils._naming import (
-    asset_name, install_dir_name, interpreter_name, version_matches,
+    asset_name, check_target, install_dir_name, interpreter_name, version_matches,
 )
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 from ansible_collections.pbs.python.plugins.plugin_utils._delivery import DeliveryError, fetch_for_target
@@ -73,7 +73,10 @@ class ActionModule(ActionBase):
 
     def _target(self, args):
         if args.get('target'):
-            return args['target']
+            try:
+                return check_target(args['target'])
+            except ValueError as exc:
+                raise AnsibleActionFail(str(exc))
         rc, out, err = self._raw(_HOST_PROBE)
         lines = out.splitlines()
         if rc != 0 or len(lines) < 3:

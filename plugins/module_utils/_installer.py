@@ -26,7 +26,7 @@ from ansible_collections.pbs.python.plugins.module_utils._archive import Archive
 from ansible_collections.pbs.python.plugins.module_utils._build_prefix import BuildPrefixError, relocate
 from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError
 from ansible_collections.pbs.python.plugins.module_utils._naming import (
-    asset_name, asset_url, check_available, check_build, install_dir_name, interpreter_name, is_prefix,
+    asset_name, asset_url, check_available, check_build, check_target, install_dir_name, interpreter_name, is_prefix,
     minor_of, parse_asset_name, redact_url, sums_url, version_key, version_matches,
 )
 from ansible_collections.pbs.python.plugins.module_utils._release import (
@@ -72,6 +72,7 @@ class Request(object):
         return asset_name(version, self.build, target, self.variant, self.freethreaded)
 
     def check(self, target):
+        check_target(target)
         if not self.url and not self.src:
             check_available(self.build, target, self.variant, self.freethreaded)
         if self.sha256 and not self.prefix:

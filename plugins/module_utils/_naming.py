@@ -30,7 +30,9 @@ DEFECTIVE_STRIPPED = 20240725
 FIRST_FREETHREADED_INSTALL = 20260324
 FIRST_DYNAMIC_MUSL = 20250311  # before this, musl assets were static and cannot load C extensions
 
-_VERSION = re.compile(r'^(\d+)\.(\d+)(?:\.(\d+)((a|b|rc)(\d+))?)?$')
+_NUMBER = r'(0|[1-9]\d*)'  # no leading zeros: 3.12.01 names no asset
+_VERSION = re.compile(r'^%s\.%s(?:\.%s((a|b|rc)%s)?)?$' % (_NUMBER, _NUMBER, _NUMBER, _NUMBER))
+_TARGET = re.compile(r'^[a-z0-9_]+(?:-[a-z0-9_]+){2,3}$')
 _BUILD = re.compile(r'^\d{8}$')
 _ASSET = re.compile(
     r'^cpython-(?P<version>\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)\+(?P<build>\d{8})-(?P<target>.+?)-'
@@ -77,6 +79,15 @@ def version_matches(requested, version):
 def minor_of(version):
     major, minor = parse_version(version)[:2]
     return '%d.%d' % (major, minor)
+
+
+def check_target(target):
+    """A target triple as PBS spells them; it becomes part of a file name, so nothing else passes."""
+    if not _TARGET.match(str(target)):
+        raise ValueError(
+            "target %r is not a target triple such as x86_64-unknown-linux-gnu, aarch64-apple-darwin or "
+            "x86_64_v3-unknown-linux-musl: leave target unset to detect the host's" % (target,))
+    return str(target)
 
 
 def check_build(build):

@@ -194,13 +194,19 @@ def test_errors_list_what_the_build_has(tmp_path, mirror, host_root):
         dict(pbs(mirror, host_root, name='tag', version='3.12', build='20240108'), ignore_errors=True),
         dict(pbs(mirror, host_root, name='stripped', version='3.12', build='20240107',
                  variant='install_only_stripped'), ignore_errors=True),
+        dict(pbs(mirror, host_root, name='zero', version='3.12.01', build='20240107'), ignore_errors=True),
+        dict(pbs(mirror, host_root, name='escape', version='3.12.1', build='20240107', target='../../escape'),
+             ignore_errors=True),
     ])
     assert 'versions it has: 3.11.7, 3.12.1' in run.result('version')['msg']
     assert 'targets it has: %s' % TRIPLE in run.result('target')['msg']
     assert '%s/20240108/SHA256SUMS' % mirror.url in run.result('tag')['msg']
     assert 'HTTP 404' in run.result('tag')['msg']
     assert 'set variant: install_only' in run.result('stripped')['msg']
+    assert "version '3.12.01' is not a CPython version" in run.result('zero')['msg']
+    assert 'leave target unset' in run.result('escape')['msg']
     assert not os.path.isdir(host_root[0]) or leftovers(host_root[0]) == []
+    assert not os.path.exists(os.path.join(os.path.dirname(os.path.dirname(host_root[0])), 'escape'))
 
 
 def test_diff_shows_before_and_after_of_a_build_change(tmp_path, mirror, host_root):

@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover
 
 from ansible_collections.pbs.python.plugins.module_utils import _naming
 from ansible_collections.pbs.python.plugins.module_utils._naming import (
-    UPSTREAM, asset_name, asset_url, check_available, install_dir_name, interpreter_name,
+    UPSTREAM, asset_name, asset_url, check_available, check_target, install_dir_name, interpreter_name,
     is_prefix, parse_asset_name, parse_version, redact_url, sums_url, version_key,
     version_matches,
 )
@@ -213,13 +213,29 @@ def test_parse_version(text, expected):
 
 @pytest.mark.parametrize('text', [
     '3', '3.', '3.12.', 'v3.12', '3.12.1.2', '3.15.0-rc1', '3.15.0.rc1', '3.15.0c1', '3.15rc1',
-    '3.12.x', 'latest', '', '3.12.1+20240107', 'python3.12',
+    '3.12.x', 'latest', '', '3.12.1+20240107', 'python3.12', '3.12.01', '03.12', '3.012', '3.15.0rc01',
 ])
 def test_parse_version_errors(text):
     with pytest.raises(ValueError) as info:
         parse_version(text)
     assert repr(text) in str(info.value)
     assert '3.15.0rc1' in str(info.value)
+
+
+def test_every_install_only_triple_in_the_catalogue_is_a_valid_target():
+    names = (unquote(posixpath.basename(urlsplit(entry['url']).path)) for dummy, entry in ENTRIES)
+    triples = sorted(set(parse_asset_name(name)['target'] for name in names))
+    assert 'x86_64_v3-unknown-linux-musl' in triples and 'aarch64-apple-darwin' in triples
+    assert [check_target(triple) for triple in triples] == triples
+
+
+@pytest.mark.parametrize('target', [
+    '../../etc', 'x86_64-unknown-linux-gnu/../x', 'x86_64', 'X86_64-unknown-linux-gnu', 'x86_64-unknown-linux-gnu ',
+    'x86_64 unknown linux gnu', '', 'a-b-c-d-e',
+])
+def test_targets_that_are_not_triples_are_refused(target):
+    with pytest.raises(ValueError, match='leave target unset'):
+        check_target(target)
 
 
 def test_version_key_orders_prereleases_before_final():
