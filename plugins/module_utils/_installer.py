@@ -178,6 +178,11 @@ class Installer(object):
             wanted[os.path.join(self.link_dir, 'python3')] = target
         return wanted
 
+    def _refuse_link_conflicts(self, req):
+        if self.link_dir:
+            names = [interpreter_name(req.version, req.freethreaded)] + (['python3'] if req.default else [])
+            self._links_to_change(dict((os.path.join(self.link_dir, name), None) for name in names))
+
     def _links_to_change(self, wanted):
         changes = {}
         for link, target in sorted(wanted.items()):
@@ -215,6 +220,7 @@ class Installer(object):
             if current:
                 before = self._describe(*current)
             else:
+                self._refuse_link_conflicts(req)  # before the download, not after it
                 current = self._install(req)
             self._apply_links(current, self._wanted_links(current[1], current[0], req.default))
         after = self._describe(*current)

@@ -209,6 +209,20 @@ def test_errors_list_what_the_build_has(tmp_path, mirror, host_root):
     assert not os.path.exists(os.path.join(os.path.dirname(os.path.dirname(host_root[0])), 'escape'))
 
 
+def test_a_file_in_the_way_of_a_link_is_refused_before_any_download(tmp_path, mirror, host_root):
+    os.makedirs(host_root[1])
+    with open(os.path.join(host_root[1], 'python3'), 'w') as handle:
+        handle.write('#!/bin/sh\n')  # somebody's own script: never replaced
+    mirror.reset()
+    run = play(tmp_path, [dict(pbs(mirror, host_root, version='3.12', build='20240107', default=True),
+                               ignore_errors=True)])
+    assert 'refusing to replace %s/python3: it is not a symlink' % host_root[1] in run.result('pbs')['msg']
+    assert mirror.requests == []
+    assert not os.path.isdir(host_root[0]) or sorted(os.listdir(host_root[0])) == ['.lock']
+    with open(os.path.join(host_root[1], 'python3')) as handle:
+        assert handle.read() == '#!/bin/sh\n'
+
+
 def test_diff_shows_before_and_after_of_a_build_change(tmp_path, mirror, host_root):
     play(tmp_path, [pbs(mirror, host_root, version='3.12', build='20240107', default=True)])
     run = play(tmp_path, [pbs(mirror, host_root, version='3.13', build='20241016', variant='install_only',
