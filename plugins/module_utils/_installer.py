@@ -245,16 +245,26 @@ class Installer(object):
             url=receipt['url'], links=links)
 
     def _predict(self, current, req):
-        """The state a real run would produce, from what is knowable without the network."""
+        """The state a real run would produce, from what is knowable without the network.
+
+        An X.Y pin that no pinned checksum settles shows as X.Y.*: the newest patch of the build is
+        read from SHA256SUMS at run time, and check mode makes no requests.
+        """
         if current:
             path, receipt = current
         else:
-            receipt = dict(version=req.version, build=req.build, target=self.target, variant=req.variant,
+            locked = req.locked(self.target) if req.prefix else None
+            exact = locked[2] if locked else req.version
+            shown = '%s.*' % req.version if req.prefix and not locked else exact
+            receipt = dict(version=exact, build=req.build, target=self.target, variant=req.variant,
                            freethreaded=req.freethreaded, url=redact_url(req.url) if req.url else '(from mirror)',
-                           sha256=req.pinned_digest(req.version, self.target) or '(from SHA256SUMS)')
-            path = os.path.join(self.root, install_dir_name(req.asset(req.version, self.target)))
+                           sha256=req.pinned_digest(exact, self.target) or '(from SHA256SUMS)')
+            name = install_dir_name(req.asset(exact, self.target)).replace('-%s+' % exact, '-%s+' % shown, 1)
+            path = os.path.join(self.root, name)
         after = self._describe(path, receipt)
         after['links'] = self._wanted_links(receipt, path, req.default)
+        if not current:
+            after['version'] = shown
         return after
 
     def _apply_links(self, current, wanted):

@@ -232,7 +232,10 @@ path:
   type: str
   sample: /opt/pbs-python/cpython-3.12.4+20240726-x86_64-unknown-linux-gnu-install_only_stripped
 version:
-  description: The exact Python version (the requested prefix in check mode before a first install).
+  description:
+    - The exact Python version.
+    - In check mode before a first install, an X.Y pin that no pinned checksum settles shows as C(X.Y.*) (also in
+      I(path)): the newest patch is read from SHA256SUMS at run time, and check mode makes no requests.
   returned: state=present
   type: str
   sample: 3.12.4

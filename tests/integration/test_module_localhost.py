@@ -105,8 +105,18 @@ def test_check_mode_predicts_without_network_or_writes(tmp_path, mirror, host_ro
     assert run.rc == 0, run.output
     result = run.result('pbs')
     assert result['changed'] and result['diff']['before'] == {}
-    assert result['diff']['after']['build'] == '20240107'
+    after = result['diff']['after']
+    assert (after['build'], after['version'], after['sha256']) == ('20240107', '3.12.*', '(from SHA256SUMS)')
+    assert after['path'] == os.path.join(host_root[0], 'cpython-3.12.*+20240107-%s-install_only' % TRIPLE)
+    assert after['links'] == {os.path.join(host_root[1], 'python3.12'): os.path.join(after['path'], 'bin', 'python3.12')}
     assert not os.path.exists(host_root[0]) and not os.path.exists(host_root[1])
+    assert mirror.requests == []
+
+    # Pinned checksums settle the exact version without a request: check mode shows the real path.
+    pinned = play(tmp_path, [pbs(mirror, host_root, version='3.12', build='20240107', checksums=mirror.sums)],
+                  check=True, diff=True).result('pbs')
+    assert (pinned['version'], pinned['sha256']) == ('3.12.1', mirror.sums[ASSET_312])
+    assert pinned['path'] == os.path.join(host_root[0], ASSET_312[:-len('.tar.gz')])
     assert mirror.requests == []
 
     play(tmp_path, [pbs(mirror, host_root, version='3.12', build='20240107')])
