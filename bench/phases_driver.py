@@ -11,7 +11,6 @@ Stdlib only: it runs on the host's interpreter.
 
 import argparse
 import json
-import os
 import ssl
 import subprocess
 import sys

@@ -234,8 +234,8 @@ path:
 version:
   description:
     - The exact Python version.
-    - In check mode before a first install, an X.Y pin that no pinned checksum settles shows as C(X.Y.*) (also in
-      I(path)): the newest patch is read from SHA256SUMS at run time, and check mode makes no requests.
+    - In check mode before a first install, an X.Y pin that no pinned checksum settles shows as C(X.Y.*), in
+      I(path) too, because the newest patch is read from SHA256SUMS at run time and check mode makes no requests.
   returned: state=present
   type: str
   sample: 3.12.4
