@@ -35,7 +35,7 @@ def main():
     import ansible.module_utils.basic  # noqa: F401  # pylint: disable=unused-import  # ping pays this too
     clock('import_basic', start)
     start = time.perf_counter()
-    from ansible_collections.pbs.python.plugins.module_utils import _fetch, _install_root, _installer
+    from ansible_collections.pbs.python.plugins.module_utils import _build_prefix, _fetch, _install_root, _installer
     from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
     clock('import_collection', start)
     start = time.perf_counter()
@@ -56,7 +56,7 @@ def main():
     timed(_installer.Installer, '_sums', 'sha256sums')
     timed(_fetch.Fetcher, 'open', 'open')  # both requests: SHA256SUMS and the archive
     timed(_installer, 'extract_tar_gz', 'extract')
-    timed(_installer, 'relocate', 'relocate')
+    timed(_build_prefix, 'relocate', 'relocate')
     timed(_install_root, 'write_markers', 'markers')
     timed(_install_root, 'interpreter_runs', 'check_interpreter')
     timed(_install_root, 'swap_in', 'swap_in')

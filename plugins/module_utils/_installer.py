@@ -23,7 +23,6 @@ except ImportError:  # pragma: no cover
 
 from ansible_collections.pbs.python.plugins.module_utils import _install_root as root_fs
 from ansible_collections.pbs.python.plugins.module_utils._archive import ArchiveError, extract_tar_gz
-from ansible_collections.pbs.python.plugins.module_utils._build_prefix import BuildPrefixError, relocate
 from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError
 from ansible_collections.pbs.python.plugins.module_utils._naming import (
     asset_name, asset_url, check_available, check_build, check_target, install_dir_name, interpreter_name, is_prefix,
@@ -377,9 +376,12 @@ class Installer(object):
         if not os.path.exists(os.path.join(staging, 'bin', interpreter)):
             raise InstallError('the archive has no bin/%s: it is not a PBS install_only archive of '
                                'Python %s' % (interpreter, minor_of(receipt['version'])))
+        # Imported here: only a new install needs it (ast and friends stay out of no-op runs).
+        from ansible_collections.pbs.python.plugins.module_utils import _build_prefix
+
         try:
-            relocate(staging, final)
-        except BuildPrefixError as exc:
+            _build_prefix.relocate(staging, final)
+        except _build_prefix.BuildPrefixError as exc:
             raise InstallError('the archive is not a usable PBS interpreter: %s' % exc)
         root_fs.ensure_python_link(staging, interpreter)
         root_fs.write_markers(staging, receipt)
