@@ -371,7 +371,7 @@ class Installer(object):
                                    'or the pinned digest' % (redact_url(url), sha256, stats['sha256']))
 
     def _check_staged(self, staging, receipt, final):
-        """Refuse a verified archive that still is not the pinned interpreter for this host."""
+        """Ready the verified tree for its final path; refuse it if it is not the pinned interpreter for this host."""
         interpreter = interpreter_name(receipt['version'], receipt['freethreaded'])
         if not os.path.exists(os.path.join(staging, 'bin', interpreter)):
             raise InstallError('the archive has no bin/%s: it is not a PBS install_only archive of '
