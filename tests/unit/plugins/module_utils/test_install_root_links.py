@@ -5,31 +5,32 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import multiprocessing
 import os
 import subprocess
+import sys
 
+from ansible_collections.pbs.python.plugins.module_utils import _install_root
 from ansible_collections.pbs.python.plugins.module_utils._install_root import switch_link
 
-
-def _switch_many(link, target, count, errors):
-    try:
-        for dummy in range(count):
-            switch_link(link, target)
-    except Exception as exc:  # pylint: disable=broad-except  # reported to the parent
-        errors.put(repr(exc))
+# The directory holding ``ansible_collections``: the workers import the module from there.
+COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(_install_root.__file__), *['..'] * 5))
+SWITCH_MANY = """
+import sys
+from ansible_collections.pbs.python.plugins.module_utils._install_root import switch_link
+for dummy in range(300):
+    switch_link(sys.argv[1], sys.argv[2])
+"""
 
 
 def test_two_roots_switching_one_link_directory_never_collide(tmp_path):
+    """Two processes, as two runs holding two roots' locks would be; each switches the link 300 times."""
     link = str(tmp_path / 'bin' / 'python3')
-    errors = multiprocessing.Queue()
-    workers = [multiprocessing.Process(target=_switch_many, args=(link, target, 300, errors))
+    env = dict(os.environ, PYTHONPATH=COLLECTIONS)
+    workers = [subprocess.Popen([sys.executable, '-c', SWITCH_MANY, link, target], env=env, stderr=subprocess.PIPE,
+                                universal_newlines=True)
                for target in ('/opt/a/bin/python3', '/opt/b/bin/python3')]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-    assert errors.empty(), errors.get()
+    errors = [worker.communicate(timeout=60)[1] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], errors
     assert os.readlink(link) in ('/opt/a/bin/python3', '/opt/b/bin/python3')
     assert sorted(os.listdir(str(tmp_path / 'bin'))) == ['python3']  # no temporaries left
 
