@@ -153,5 +153,6 @@ def run_rounds(ctx, rounds, warmup=True, log=print):
         for contender in order:
             sample = contender.run()
             walls.append('%s %.2fs' % (contender.name, sample.wall))
+            os.sync()  # untimed: the next contender does not pay for writing back this one's 130 MB
         log('round %d/%d (load %.2f): %s' % (index + 1, rounds, os.getloadavg()[0], ', '.join(walls)))
     return by_name

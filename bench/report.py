@@ -81,6 +81,9 @@ def _table(results):
             _row(1, 'ratio module / uv', cold['module_vs_uv'], unit='', cpu=ratio(cpu['module_cold'] - cpu['ping'], cpu['uv']),
                  target='≤ %.1f' % TARGETS['module_vs_uv'],
                  verdict=_verdict(cold['module_vs_uv'], TARGETS['module_vs_uv']), bold=True),
+            _row(1, 'ratio module / uv within each round (paired: same load)',
+                 median(cold['module_vs_uv_rounds']) if cold.get('module_vs_uv_rounds') else None,
+                 cold.get('module_vs_uv_rounds'), unit=''),
             _row(1, 'ratio get_url + unarchive / module', cold['get_url_vs_module'], unit='',
                  cpu=ratio(cpu['get_url_unarchive'] - cpu['ping'], cpu['module_cold'] - cpu['ping']),
                  target='≥ %.0f' % TARGETS['get_url_vs_module'],
@@ -334,7 +337,8 @@ def render(results, chart_name, chart_error):
             'load from other work on the machine spreads over all of them. %s Medians are over %d rounds.' % (
                 'No warm-up round (`--quick`).' if quick else 'One untimed warm-up round comes first.', results['rounds']),
             '- Every timed command is a fresh process; set-up (fresh directories) is not timed, and finished trees '
-            'are renamed aside and deleted only after the last measurement (bench/trash.py). Wall '
+            'are renamed aside and deleted only after the last measurement (bench/trash.py); an untimed `sync` '
+            'follows each command, so none pays for writing back the previous one\'s files. Wall '
             'time is from `fork` to `wait4`; CPU time and peak RSS come from the `wait4` rusage of the whole tree.',
             '- Playbooks: one play on localhost, `connection: local`, `ansible_python_interpreter=/usr/bin/python3` '
             '(the host\'s own Python, as on a target), no fact gathering, ansible defaults otherwise. The module cost '

@@ -96,6 +96,9 @@ def part_cold_and_noop(ctx, rounds, warmup):
         'tar': median(walls['tar']),
     }
     cold['module_vs_uv'] = ratio(cold['module_cost'], cold['uv'])
+    # The same ratio within each round: contenders of one round ran back to back, under the same load.
+    cold['module_vs_uv_rounds'] = [(module - ping) / uv for module, ping, uv in
+                                   zip(walls['module_cold'], walls['ping'], walls['uv']) if uv]
     cold['get_url_vs_module'] = ratio(cold['get_url_unarchive_cost'], cold['module_cost'])
     cold['module_vs_tar'] = ratio(cold['module_cost'], cold['tar'])
     noop_median = median(walls['module_noop'])
