@@ -139,7 +139,7 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail('pbs_python_bootstrap: %s' % exc)
         path = '%s/%s' % (root.rstrip('/'), install_dir_name(name))
         receipt = dict(version=version, build=args['build'], target=target, variant=args['variant'],
-                       freethreaded=args['freethreaded'], sha256=sha256, url=origin,
+                       freethreaded=args['freethreaded'], sha256=sha256, url=origin, relocated=True,
                        installed_at=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
         python = '%s/bin/%s' % (path, interpreter_name(version, receipt['freethreaded']))
         result.update(python=python, path=path, version=version, build=receipt['build'], target=target,

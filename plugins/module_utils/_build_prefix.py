@@ -68,10 +68,10 @@ def patch_sysconfigdata(text, prefix):
         assignment = [node for node in tree.body if isinstance(node, ast.Assign)
                       and [getattr(target, 'id', None) for target in node.targets] == ['build_time_vars']]
         build_vars = ast.literal_eval(assignment[0].value) if assignment else None
-    except (SyntaxError, ValueError) as exc:
-        raise BuildPrefixError('unreadable sysconfig data (%s)' % exc)
-    if not isinstance(build_vars, dict):
-        raise BuildPrefixError('no build_time_vars dictionary in the sysconfig data')
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError) as exc:
+        raise BuildPrefixError('unreadable sysconfig data (%s)' % (exc or type(exc).__name__))
+    if not isinstance(build_vars, dict) or not all(isinstance(key, str) for key in build_vars):
+        raise BuildPrefixError('no build_time_vars dictionary of names in the sysconfig data')
     patched = dict((key, patch_value(key, value, prefix) if isinstance(value, str) else value)
                    for key, value in build_vars.items())
     patched['PYTHON_BUILD_STANDALONE'] = 1  # as uv marks it: build tools (maturin, pyo3) look for it
@@ -95,26 +95,41 @@ def _rewrite(path, patch, *args):
     new = patch(text, *args)
     if new is None:
         return False
-    with io.open(path, 'w', encoding='utf-8', errors='surrogateescape') as handle:
+    temp = '%s.pbs-python-%d' % (path, os.getpid())  # beside it, then renamed: a live install never shows half a file
+    with io.open(temp, 'w', encoding='utf-8', errors='surrogateescape') as handle:
         handle.write(new)
+    os.chmod(temp, os.stat(path).st_mode & 0o7777)
+    os.rename(temp, path)
     return True
 
 
 def relocate(tree, prefix):
-    """Patch the tree at ``tree`` (staged) for its final home ``prefix``; returns the files changed."""
+    """Patch the tree at ``tree`` for its home ``prefix`` (absolute); returns the files changed.
+
+    Only regular files that really lie inside the tree are touched, whatever made it (the module's
+    extractor refuses links that leave it; a shell ``tar`` in bootstrap does not).
+    """
+    inside = os.path.realpath(tree) + os.sep
     changed = []
-    for path in glob.glob(os.path.join(tree, 'lib', 'python3*', '_sysconfigdata_*.py')):
-        if os.path.islink(path) or not os.path.isfile(path):
-            continue
-        try:
-            if _rewrite(path, patch_sysconfigdata, prefix):
+
+    def files(*pattern):
+        for path in sorted(glob.glob(os.path.join(glob.escape(tree), *pattern))):
+            if not os.path.islink(path) and os.path.isfile(path) and os.path.realpath(path).startswith(inside):
+                yield path
+
+    try:
+        for path in files('lib', 'python3*', '_sysconfigdata_*.py'):
+            try:
+                if _rewrite(path, patch_sysconfigdata, prefix):
+                    changed.append(path)
+            except BuildPrefixError as exc:
+                raise BuildPrefixError('%s: %s' % (os.path.relpath(path, tree), exc))
+            stem = glob.escape(os.path.basename(path)[:-len('.py')])
+            for stale in glob.glob(os.path.join(glob.escape(os.path.dirname(path)), '__pycache__', stem + '.*.pyc')):
+                os.unlink(stale)  # from the unpatched source; an unchecked-hash .pyc would even win over it
+        for path in files('lib', 'pkgconfig', '*.pc'):
+            if _rewrite(path, patch_pkgconfig):
                 changed.append(path)
-        except BuildPrefixError as exc:
-            raise BuildPrefixError('%s: %s' % (os.path.relpath(path, tree), exc))
-        stem = os.path.basename(path)[:-len('.py')]
-        for stale in glob.glob(os.path.join(os.path.dirname(path), '__pycache__', stem + '.*.pyc')):
-            os.unlink(stale)  # from the unpatched source; an unchecked-hash .pyc would even win over it
-    for path in glob.glob(os.path.join(tree, 'lib', 'pkgconfig', '*.pc')):
-        if os.path.isfile(path) and not os.path.islink(path) and _rewrite(path, patch_pkgconfig):
-            changed.append(path)
+    except (IOError, OSError) as exc:
+        raise BuildPrefixError('cannot rewrite its build paths (%s)' % exc)
     return changed

@@ -31,6 +31,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pbs.python.plugins.module_utils._naming import redact_url, split_credentials, url_secret
 
 TRANSIENT_STATUS = (408, 425, 429, 500, 502, 503, 504)
+_TLS_CONTEXTS = {}  # TLS settings -> the context this run's requests share (see Fetcher._shared_tls_context)
 
 # The URL options of every downloading module, documented once in doc_fragments/_url.py.
 URL_ARGUMENT_SPEC = dict(
@@ -147,23 +148,23 @@ class Fetcher(object):
         self.timeout = timeout
         self.retries = retries
         self.sleep = sleep
-        self._tls = None
 
     def _shared_tls_context(self, urls):
-        """One TLS context for all of this run's requests, where ansible-core takes one (2.18 and later).
+        """One TLS context per TLS settings for the whole run, where ansible-core takes one (2.18 and later).
 
         Each context loads the system trust store (about 20 ms), and ansible-core otherwise makes one
         per request, plain http included: SHA256SUMS plus the archive, or a mirror's dozens of assets.
         """
-        if self._tls is None:
+        params = self.params
+        key = (params.get('ca_path'), params.get('validate_certs', True), params.get('client_cert'),
+               params.get('client_key'))
+        if key not in _TLS_CONTEXTS:
             if 'context' not in inspect.signature(urls.Request.open).parameters:
-                self._tls = False
+                _TLS_CONTEXTS[key] = None
             else:
-                params = self.params
-                self._tls = urls.make_context(
-                    cafile=params.get('ca_path'), validate_certs=params.get('validate_certs', True),
-                    client_cert=params.get('client_cert'), client_key=params.get('client_key'))
-        return self._tls or None
+                _TLS_CONTEXTS[key] = urls.make_context(cafile=key[0], validate_certs=key[1], client_cert=key[2],
+                                                       client_key=key[3])
+        return _TLS_CONTEXTS[key]
 
     def open(self, url):
         if url.startswith('file://'):

@@ -25,6 +25,7 @@ from ansible_collections.pbs.python.plugins.module_utils._naming import interpre
 
 RECEIPT = 'PBS_RECEIPT.json'
 BUILD_FILE = 'BUILD'  # uv's marker: the release tag, no newline; lets uv's build pinning see us
+EXTERNALLY_MANAGED = 'EXTERNALLY-MANAGED'  # PEP 668, in the stdlib directory
 LOCK = '.lock'
 STAGING_PREFIX = '.staging-'
 TRASH_PREFIX = '.trash-'
@@ -79,6 +80,28 @@ def installs(root):
 
 def interpreter_path(install_dir, receipt):
     return os.path.join(install_dir, 'bin', interpreter_name(receipt['version'], receipt['freethreaded']))
+
+
+def _externally_managed_path(install_dir, receipt):
+    return os.path.join(install_dir, 'lib', interpreter_name(receipt['version'], receipt['freethreaded']),
+                        EXTERNALLY_MANAGED)
+
+
+def externally_managed(install_dir, receipt):
+    """Does the install carry PEP 668's marker (pip then refuses to install into it)?"""
+    return os.path.exists(_externally_managed_path(install_dir, receipt))
+
+
+def set_externally_managed(install_dir, receipt, wanted):
+    path = _externally_managed_path(install_dir, receipt)
+    if not wanted:
+        if os.path.lexists(path):
+            os.unlink(path)
+        return
+    python = os.path.basename(interpreter_path(install_dir, receipt))
+    _write_atomic(path, '[externally-managed]\nError=This Python is shared by the host and managed by Ansible '
+                        '(pbs.python): install packages into a virtual environment instead:\n  %s -m venv DIR\n'
+                        % python)
 
 
 def interpreter_runs(install_dir, receipt, run):
@@ -242,11 +265,15 @@ def switch_link(path, target):
     may share a link directory. Temporaries left by killed runs are removed here.
     """
     directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
+    try:
         os.makedirs(directory, 0o755)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:  # made meanwhile by a run for another root: fine
+            raise
     prefix = '.%s.pbs-python-tmp-' % os.path.basename(path)
     for name in os.listdir(directory):
-        if name.startswith(prefix) and not _alive(name[len(prefix):]):
+        # prefix[:-1]: the fixed name of releases before per-process names
+        if name == prefix[:-1] or name.startswith(prefix) and not _alive(name[len(prefix):]):
             try:
                 os.unlink(os.path.join(directory, name))
             except OSError:
@@ -265,7 +292,7 @@ def switch_link(path, target):
 def _alive(pid):
     try:
         os.kill(int(pid), 0)
-    except ValueError:
+    except (ValueError, OverflowError):
         return False
     except OSError as exc:
         return exc.errno == errno.EPERM  # someone else's live process

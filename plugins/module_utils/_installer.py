@@ -52,7 +52,8 @@ class Request(object):
     """
 
     def __init__(self, version, build, variant=None, freethreaded=False, mirrors=(), url=None, src=None,
-                 sha256=None, checksums=None, strict=False, default=False, force=False, delivery='host', origin=None):
+                 sha256=None, checksums=None, strict=False, default=False, force=False, delivery='host', origin=None,
+                 externally_managed=None):
         self.version = version
         self.build = check_build(build)
         self.prefix = is_prefix(version)
@@ -66,6 +67,7 @@ class Request(object):
         self.default, self.force = default, force
         self.delivery = delivery
         self.origin = origin
+        self.externally_managed = externally_managed  # None: leave the marker as it is
 
     def asset(self, version, target):
         return asset_name(version, self.build, target, self.variant, self.freethreaded)
@@ -198,7 +200,7 @@ class Installer(object):
     def present(self, req):
         current = self._healthy_install(req)
         before = self._describe(*current) if current else {}
-        if current and not self._links_to_change(self._wanted_links(current[1], current[0], req.default)):
+        if current and not self._pending(current, req):
             if not self.check_mode:
                 root_fs.tidy(self.root)  # leftovers of an interrupted run, if any; no network either way
             return dict(changed=False, diff=dict(before=before, after=before), **before)
@@ -206,11 +208,14 @@ class Installer(object):
         if self.check_mode:
             after = self._predict(current, req)
             return dict(changed=True, diff=dict(before=before, after=after), **after)
-        if not current and req.delivery == 'controller' and not req.src:
-            # The action plugin asked first; it fetches the archive on the controller and sends it.
-            return dict(changed=False, needs_archive=True, target=self.target)
+        if not current:
+            self._refuse_link_conflicts(req)  # before any download, on the controller too
+            if req.delivery == 'controller' and not req.src:
+                # The action plugin asked first; it fetches the archive on the controller and sends it.
+                return dict(changed=False, needs_archive=True, target=self.target)
 
         root_fs.ensure_root(self.root)
+        relocated = False
         with root_fs.Lock(self.root):
             root_fs.recover(self.root)
             # Another run may have finished the same install while we waited for the lock: then
@@ -218,12 +223,37 @@ class Installer(object):
             current = self._healthy_install(req)
             if current:
                 before = self._describe(*current)
+                if not current[1].get('relocated'):  # installed by a release that did not relocate
+                    self._relocate(current[0], current[0], current[1])
+                    root_fs.write_markers(*current)
+                    relocated = True
             else:
-                self._refuse_link_conflicts(req)  # before the download, not after it
+                self._refuse_link_conflicts(req)
                 current = self._install(req)
             self._apply_links(current, self._wanted_links(current[1], current[0], req.default))
+            if self._marker_to_change(current, req):
+                root_fs.set_externally_managed(current[0], current[1], req.externally_managed)
         after = self._describe(*current)
-        return dict(changed=after != before, diff=dict(before=before, after=after), **after)
+        return dict(changed=relocated or after != before, diff=dict(before=before, after=after), **after)
+
+    def _pending(self, current, req):
+        """Work a working install still needs: links, the PEP 668 marker, or its build paths."""
+        path, receipt = current
+        return bool(self._links_to_change(self._wanted_links(receipt, path, req.default))
+                    or self._marker_to_change(current, req) or not receipt.get('relocated'))
+
+    @staticmethod
+    def _relocate(tree, home, receipt):
+        """Point the build paths of ``tree`` at ``home`` and record it in the receipt (written by the caller)."""
+        # Imported here: only a new install or an old one needs it (ast and friends stay out of no-op runs).
+        from ansible_collections.pbs.python.plugins.module_utils import _build_prefix
+
+        try:
+            _build_prefix.relocate(tree, os.path.abspath(home))
+        except _build_prefix.BuildPrefixError as exc:
+            raise InstallError('cannot point the build paths (sysconfig data, pkg-config) of %s at %s: %s. Is it '
+                               'the PBS build pinned? Check the pin or url' % (home, os.path.abspath(home), exc))
+        receipt['relocated'] = True
 
     def _healthy_install(self, req):
         if req.force:
@@ -241,7 +271,7 @@ class Installer(object):
             python=root_fs.interpreter_path(path, receipt),
             path=path, version=receipt['version'], build=receipt['build'], target=receipt['target'],
             variant=receipt['variant'], freethreaded=bool(receipt['freethreaded']), sha256=receipt['sha256'],
-            url=receipt['url'], links=links)
+            url=receipt['url'], links=links, externally_managed=root_fs.externally_managed(path, receipt))
 
     def _predict(self, current, req):
         """The state a real run would produce, from what is knowable without the network.
@@ -253,8 +283,9 @@ class Installer(object):
             path, receipt = current
         else:
             locked = req.locked(self.target) if req.prefix else None
-            exact = locked[2] if locked else req.version
-            shown = '%s.*' % req.version if req.prefix and not locked else exact
+            named = parse_asset_name(unquote(urlsplit(req.url).path).rsplit('/', 1)[-1]) if req.url else None
+            exact = locked[2] if locked else named['version'] if named else req.version
+            shown = '%s.*' % req.version if req.prefix and not (locked or named) else exact
             receipt = dict(version=exact, build=req.build, target=self.target, variant=req.variant,
                            freethreaded=req.freethreaded, url=redact_url(req.url) if req.url else '(from mirror)',
                            sha256=req.pinned_digest(exact, self.target) or '(from SHA256SUMS)')
@@ -262,9 +293,16 @@ class Installer(object):
             path = os.path.join(self.root, name)
         after = self._describe(path, receipt)
         after['links'] = self._wanted_links(receipt, path, req.default)
+        if req.externally_managed is not None:
+            after['externally_managed'] = req.externally_managed
         if not current:
             after['version'] = shown
         return after
+
+    @staticmethod
+    def _marker_to_change(current, req):
+        return req.externally_managed is not None and \
+            root_fs.externally_managed(current[0], current[1]) != req.externally_managed
 
     def _apply_links(self, current, wanted):
         path, receipt = current
@@ -376,13 +414,7 @@ class Installer(object):
         if not os.path.exists(os.path.join(staging, 'bin', interpreter)):
             raise InstallError('the archive has no bin/%s: it is not a PBS install_only archive of '
                                'Python %s' % (interpreter, minor_of(receipt['version'])))
-        # Imported here: only a new install needs it (ast and friends stay out of no-op runs).
-        from ansible_collections.pbs.python.plugins.module_utils import _build_prefix
-
-        try:
-            _build_prefix.relocate(staging, final)
-        except _build_prefix.BuildPrefixError as exc:
-            raise InstallError('the archive is not a usable PBS interpreter: %s' % exc)
+        self._relocate(staging, final, receipt)
         root_fs.ensure_python_link(staging, interpreter)
         root_fs.write_markers(staging, receipt)
         works, why = root_fs.interpreter_runs(staging, receipt, self.run)

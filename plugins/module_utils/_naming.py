@@ -32,7 +32,7 @@ FIRST_DYNAMIC_MUSL = 20250311  # before this, musl assets were static and cannot
 
 _NUMBER = r'(0|[1-9]\d*)'  # no leading zeros: 3.12.01 names no asset
 _VERSION = re.compile(r'^%s\.%s(?:\.%s((a|b|rc)%s)?)?$' % (_NUMBER, _NUMBER, _NUMBER, _NUMBER))
-_TARGET = re.compile(r'^[a-z0-9_]+(?:-[a-z0-9_]+){2,3}$')
+_TARGET = re.compile(r'^[a-z0-9_]+(?:-[a-z0-9_]+){2,4}$')  # up to x86_64-pc-windows-msvc-shared
 _BUILD = re.compile(r'^\d{8}$')
 _ASSET = re.compile(
     r'^cpython-(?P<version>\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)\+(?P<build>\d{8})-(?P<target>.+?)-'

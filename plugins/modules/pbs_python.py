@@ -162,6 +162,13 @@ options:
       - Reinstall even when a matching, working install is present.
     type: bool
     default: false
+  externally_managed:
+    description:
+      - V(true) writes PEP 668's C(EXTERNALLY-MANAGED) marker into the install's standard library directory, as uv
+        does for its interpreters, so C(pip install) into the shared interpreter is refused and users make virtual
+        environments (which the marker does not affect). V(false) removes it.
+      - Unset leaves the install as it is.
+    type: bool
 attributes:
   check_mode:
     support: full
@@ -278,6 +285,10 @@ links:
   description: Links maintained in O(link_dir), name to target.
   returned: always
   type: dict
+externally_managed:
+  description: Whether the install carries PEP 668's C(EXTERNALLY-MANAGED) marker.
+  returned: state=present
+  type: bool
 removed:
   description: Install directories removed (O(state=absent)).
   returned: state=absent
@@ -312,6 +323,7 @@ ARGUMENT_SPEC = dict(
     default=dict(type='bool', default=False),
     state=dict(type='str', choices=['present', 'absent'], default='present'),
     force=dict(type='bool', default=False),
+    externally_managed=dict(type='bool'),
 )
 ARGUMENT_SPEC.update(URL_ARGUMENT_SPEC)
 
@@ -345,7 +357,7 @@ def main():
                 freethreaded=params['freethreaded'], mirrors=params['mirror'], url=params['url'],
                 src=params['src'], sha256=params['sha256'], checksums=params['checksums'],
                 strict=params['strict_checksums'], default=params['default'], force=params['force'],
-                delivery=params['delivery'], origin=params['origin'])
+                delivery=params['delivery'], origin=params['origin'], externally_managed=params['externally_managed'])
             request.check(target)
             result = installer.present(request)
     except (InstallError, ValueError, OSError) as exc:

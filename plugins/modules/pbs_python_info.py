@@ -75,6 +75,7 @@ installs:
     installed_at: {description: When it was installed (UTC)., type: str, returned: when recorded}
     links: {description: 'Links that point into it: link to target.', type: dict, returned: always}
     works: {description: Whether the interpreter starts and reports the recorded version., type: bool, returned: always}
+    externally_managed: {description: "Whether it carries PEP 668's EXTERNALLY-MANAGED marker.", type: bool, returned: always}
     error: {description: Why it does not work., type: str, returned: always}
 target:
   description: The PBS target triple detected for this host (empty when it cannot be detected).
@@ -119,7 +120,8 @@ def main():
         works, why = root_fs.interpreter_runs(path, receipt, run)
         entry = dict((field, receipt[field]) for field in root_fs.RECEIPT_FIELDS)
         entry.update(path=path, python=root_fs.interpreter_path(path, receipt), works=works, error=why,
-                     links=dict((link, os.readlink(link)) for link in root_fs.links_into(path, receipt, link_dir)))
+                     links=dict((link, os.readlink(link)) for link in root_fs.links_into(path, receipt, link_dir)),
+                     externally_managed=root_fs.externally_managed(path, receipt))
         if 'installed_at' in receipt:
             entry['installed_at'] = receipt['installed_at']
         installs.append(entry)

@@ -367,6 +367,23 @@ def test_4_interpreter_facts_drive_ansible_python_interpreter_in_a_later_play(wo
                         for p in world.pins(short)}, short
 
 
+def test_4b_externally_managed_marks_every_install_without_downloading(world):
+    def marked(short):
+        found = world.ssh(short, f"ls {ROOT}/*/lib/python3.*/EXTERNALLY-MANAGED", check=False).stdout.split()
+        return sorted(path.split("/")[-4] for path in found)
+
+    world.mirror.reset()
+    on = world.converge("-e", '{"pbs_python_externally_managed": true}')
+    assert changed_hosts(on) == set(HOSTS)
+    for short in HOSTS:
+        assert marked(short) == sorted(dirname(p) for p in world.pins(short)), short
+    again = world.converge("-e", '{"pbs_python_externally_managed": true}')
+    assert again.changed == [], [(r["host"], r["task"]) for r in again.changed]
+    off = world.converge()
+    assert changed_hosts(off) == set(HOSTS) and all(marked(short) == [] for short in HOSTS)
+    assert world.mirror.requests == []
+
+
 def test_5_a_host_in_two_groups_gets_the_union_and_two_defaults_fail_naming_both(world):
     union = world.pins("u1")
     assert {minor(p) for p in union} == {"3.10", "3.11", "3.12"}

@@ -64,3 +64,14 @@ def test_controller_delivery_from_a_file_mirror_on_the_controller(tmp_path, mirr
     assert run.rc == 0, run.output
     assert run.result('pbs')['version'] == '3.12.1' and run.result('pbs')['delivered']
     assert mirror.requests == []
+
+
+def test_a_file_in_the_way_of_a_link_is_refused_before_the_controller_downloads(tmp_path, mirror):
+    links = tmp_path / 'bin'
+    links.mkdir()
+    (links / 'python3.12').write_text('#!/bin/sh\n')
+    mirror.reset()
+    run = run_playbook(localhost_play([dict(task(mirror.url, str(tmp_path / 'root'), str(tmp_path / 'cache'),
+                                                 link_dir=str(links)), ignore_errors=True)]), str(tmp_path / 'work'))
+    assert 'refusing to replace %s/python3.12: it is not a symlink' % links in run.result('pbs')['msg']
+    assert mirror.requests == [] and not (tmp_path / 'cache').exists()

@@ -266,3 +266,60 @@ def test_bytes_changed_under_the_same_name_are_refused_against_pinned_checksums(
     assert 'checksum mismatch' in run.result('pbs')['msg']
     assert mirror.sums[other] in run.result('pbs')['msg'] and mirror.sums[ASSET_312] in run.result('pbs')['msg']
     assert not os.path.isdir(host_root[0]) or leftovers(host_root[0]) == [] and os.listdir(host_root[0]) == ['.lock']
+
+
+def test_externally_managed_marker_follows_the_option_and_unset_leaves_it(tmp_path, mirror, host_root):
+    """PEP 668: with the marker, pip refuses to install into the shared interpreter; venvs are not affected."""
+    first = play(tmp_path, [pbs(mirror, host_root, version='3.12.1', build='20240107', externally_managed=True)])
+    assert first.rc == 0, first.output
+    result = first.result('pbs')
+    marker = os.path.join(result['path'], 'lib', 'python3.12', 'EXTERNALLY-MANAGED')
+    assert result['changed'] and result['externally_managed']
+    with open(marker) as handle:
+        assert handle.read().startswith('[externally-managed]\nError=')
+    # The stdlib's own reader of the marker (what pip uses) finds it in the interpreter's stdlib directory.
+    assert probe(result['python'], 'import sysconfig, os; print(os.path.exists(os.path.join('
+                                   'sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))') == 'True'
+
+    info = play(tmp_path, [{'name': 'info', 'pbs.python.pbs_python_info': {'install_root': host_root[0]}}])
+    assert [i['externally_managed'] for i in info.result('info')['installs']] == [True]
+
+    mirror.reset()
+    again = play(tmp_path, [pbs(mirror, host_root, version='3.12.1', build='20240107', externally_managed=True)])
+    assert not again.result('pbs')['changed'] and mirror.requests == []
+    unset = play(tmp_path, [pbs(mirror, host_root, version='3.12.1', build='20240107')])
+    assert not unset.result('pbs')['changed'] and os.path.exists(marker)
+
+    preview = play(tmp_path, [pbs(mirror, host_root, version='3.12.1', build='20240107', externally_managed=False)],
+                   check=True, diff=True).result('pbs')
+    assert preview['changed'] and preview['diff']['before']['externally_managed'] and \
+        not preview['diff']['after']['externally_managed'] and os.path.exists(marker)
+    off = play(tmp_path, [pbs(mirror, host_root, version='3.12.1', build='20240107', externally_managed=False)])
+    assert off.result('pbs')['changed'] and not off.result('pbs')['externally_managed']
+    assert not os.path.exists(marker) and mirror.requests == []
+
+
+def test_an_install_from_a_release_that_did_not_relocate_is_relocated_in_place(tmp_path, mirror, host_root):
+    first = play(tmp_path, [pbs(mirror, host_root, version='3.12.1', build='20240107')])
+    result = first.result('pbs')
+    # Make it what an earlier release left: PBS's /install paths, and a receipt without the mark.
+    data = [p for p in os.listdir(os.path.join(result['path'], 'lib', 'python3.12')) if p.startswith('_sysconfigdata_')]
+    sysconfigdata = os.path.join(result['path'], 'lib', 'python3.12', data[0])
+    with open(sysconfigdata) as handle:
+        text = handle.read()
+    with open(sysconfigdata, 'w') as handle:
+        handle.write(text.replace(result['path'], '/install'))
+    receipt_path = os.path.join(result['path'], 'PBS_RECEIPT.json')
+    with open(receipt_path) as handle:
+        receipt = json.load(handle)
+    assert receipt.pop('relocated') is True
+    with open(receipt_path, 'w') as handle:
+        json.dump(receipt, handle)
+    assert probe(result['python'], 'import sysconfig; print(sysconfig.get_config_var("prefix"))') == '/install'
+
+    mirror.reset()
+    fixed = play(tmp_path, [pbs(mirror, host_root, version='3.12.1', build='20240107')])
+    assert fixed.result('pbs')['changed'] and mirror.requests == []
+    assert probe(result['python'], 'import sysconfig; print(sysconfig.get_config_var("prefix"))') == result['path']
+    again = play(tmp_path, [pbs(mirror, host_root, version='3.12.1', build='20240107')])
+    assert not again.result('pbs')['changed']

@@ -77,14 +77,27 @@ def test_real_sysconfigdata_loses_every_install_path_and_keeps_the_rest():
 
 
 @pytest.mark.parametrize('text', [
-    "build_time_vars = __import__('os').system('touch /tmp/pwned')\n",
     "build_time_vars = {'a': 1\n",
     "other = {}\n",
     "build_time_vars = ['not', 'a', 'dict']\n",
+    "build_time_vars = {1: 'a'}\n",
+    "build_time_vars = {[]: 1}\n",
+    "build_time_vars = %s1%s\n" % ('[' * 5000, ']' * 5000),
 ])
-def test_sysconfigdata_is_read_as_a_literal_and_never_run(text):
+def test_unusable_sysconfigdata_is_refused(text):
     with pytest.raises(BuildPrefixError):
         patch_sysconfigdata(text, REAL)
+
+
+def test_sysconfigdata_is_read_as_a_literal_and_never_run(tmp_path):
+    marker = tmp_path / 'ran'
+    text = "build_time_vars = dict(prefix=__import__('os').mkdir(%r) or '/install')\n" % str(marker)
+    exec(compile(text, 'probe', 'exec'), {})  # run, it would patch fine: the marker proves it ran
+    assert marker.exists()
+    marker.rmdir()
+    with pytest.raises(BuildPrefixError):
+        patch_sysconfigdata(text, REAL)
+    assert not marker.exists()
 
 
 def test_pkgconfig_prefix_becomes_relative_to_the_pc_file():
@@ -113,3 +126,33 @@ def test_relocate_patches_the_tree_and_drops_stale_bytecode(tmp_path):
     assert not stale.exists() and other.exists()
     assert (tmp_path / 'lib' / 'pkgconfig' / 'python3.pc').is_symlink()
     assert relocate(str(tmp_path), '/opt/x') == []
+
+
+def _pbs_tree(root):
+    lib = root / 'lib' / 'python3.12'
+    lib.mkdir(parents=True)
+    (lib / '_sysconfigdata__linux_x86_64-linux-gnu.py').write_text(_pbs_sysconfigdata())
+    return lib
+
+
+def test_a_root_with_glob_characters_is_relocated(tmp_path):
+    tree = tmp_path / 'root[1]*?'
+    _pbs_tree(tree)
+    assert len(relocate(str(tree), '/opt/x')) == 1
+
+
+def test_files_reached_through_links_out_of_the_tree_are_left_alone(tmp_path):
+    outside = _pbs_tree(tmp_path / 'outside')
+    before = (outside / '_sysconfigdata__linux_x86_64-linux-gnu.py').read_text()
+    tree = tmp_path / 'tree'
+    tree.mkdir()
+    os.symlink(str(tmp_path / 'outside' / 'lib'), str(tree / 'lib'))  # as a shell tar would unpack it
+    assert relocate(str(tree), '/opt/x') == []
+    assert (outside / '_sysconfigdata__linux_x86_64-linux-gnu.py').read_text() == before
+
+
+def test_a_tree_that_cannot_be_rewritten_is_refused_with_the_reason(tmp_path):
+    lib = _pbs_tree(tmp_path)
+    (lib / '__pycache__' / '_sysconfigdata__linux_x86_64-linux-gnu.cpython-312.pyc').mkdir(parents=True)
+    with pytest.raises(BuildPrefixError, match='cannot rewrite its build paths'):
+        relocate(str(tmp_path), '/opt/x')
