@@ -62,11 +62,18 @@ class FetchError(Exception):
         super(FetchError, self).__init__('%s: %s' % (self.url, reason))
 
 
-def _retry_after(headers):
+def retry_after_seconds(headers):
+    """The delay a server asks for in Retry-After (seconds form), or None."""
     try:
         return max(0.0, float(headers.get('Retry-After')))
     except (TypeError, ValueError, AttributeError):
         return None
+
+
+def backoff(attempt, retry_after, timeout):
+    """Seconds before retry ``attempt`` (from 0): the server's Retry-After, else exponential; capped."""
+    delay = retry_after if retry_after is not None else 2 ** attempt * 0.5
+    return min(delay, MAX_BACKOFF, float(timeout))
 
 
 def classify(url, exc):
@@ -80,7 +87,7 @@ def classify(url, exc):
         hint = {404: 'not found on this mirror', 401: 'authentication required: set url_username/'
                      'url_password or headers', 403: 'access denied by the mirror'}.get(exc.code, exc.reason)
         return FetchError(url, 'HTTP %d (%s)' % (exc.code, hint), status=exc.code,
-                          transient=exc.code in TRANSIENT_STATUS, retry_after=_retry_after(exc.headers))
+                          transient=exc.code in TRANSIENT_STATUS, retry_after=retry_after_seconds(exc.headers))
     reason = getattr(exc, 'reason', exc) if isinstance(exc, URLError) else exc
     if isinstance(reason, getattr(ssl, 'SSLCertVerificationError', ())) or 'CERTIFICATE_VERIFY_FAILED' in str(reason):
         return FetchError(url, 'TLS certificate verification failed (%s): give the CA bundle of '
@@ -241,8 +248,7 @@ class Fetcher(object):
                     error = FetchError(url, str(exc), transient=True)
                 if not error.transient or round_ == self.retries:
                     break
-                delay = error.retry_after if error.retry_after is not None else 2 ** round_ * 0.5
-                self.sleep(min(delay, MAX_BACKOFF, float(self.timeout)))
+                self.sleep(backoff(round_, error.retry_after, self.timeout))
             failures.append(error)
         if len(failures) == 1:
             raise failures[0]

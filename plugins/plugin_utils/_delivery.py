@@ -65,4 +65,4 @@ def fetch_for_target(args, target):
         local = cache.fetch(name, sha256, urls)
     except (InstallError, CacheError, ValueError) as exc:
         raise DeliveryError(str(exc))
-    return local, name, sha256, version, redact_url(urls[0])
+    return local, name, sha256, version, cache.origin(name, sha256) or redact_url(urls[0])

@@ -28,11 +28,12 @@ except ImportError:  # ansible-test imports plugins without third-party packages
     httpx = None
     HAS_HTTPX = False
 
+from ansible_collections.pbs.python.plugins.module_utils._fetch import TRANSIENT_STATUS, backoff, retry_after_seconds
 from ansible_collections.pbs.python.plugins.module_utils._naming import redact_url, split_credentials
 from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
 
 CHUNK = 1 << 20
-TRANSIENT_STATUS = (408, 425, 429, 500, 502, 503, 504)
+ORIGIN = '.origin'  # beside each cached archive: the URL (without credentials) that served it
 SUMS_TTL = 300  # seconds a fetched SHA256SUMS is reused by the other hosts of a run
 
 
@@ -95,6 +96,14 @@ class DownloadCache(object):
     def path(self, name, sha256):
         return os.path.join(self.root, sha256, name)
 
+    def origin(self, name, sha256):
+        """The URL the cached archive came from, or None (a cache filled by hand, or by an older release)."""
+        try:
+            with open(self.path(name, sha256) + ORIGIN) as handle:
+                return handle.read().strip() or None
+        except (IOError, OSError):
+            return None
+
     def _request(self, url):
         """(URL without user info, request options): httpx logs the URLs it requests, with user info."""
         bare, user, password = split_credentials(url)
@@ -156,6 +165,7 @@ class DownloadCache(object):
 
     def _with_retries(self, request):
         for attempt in range(self.retries + 1):
+            retry_after = None
             try:
                 response = request()
             except httpx.HTTPError as exc:
@@ -164,9 +174,10 @@ class DownloadCache(object):
                 if response.status_code not in TRANSIENT_STATUS or attempt == self.retries:
                     return response
                 error = 'HTTP %d' % response.status_code
+                retry_after = retry_after_seconds(response.headers)
             if attempt == self.retries:
                 raise CacheError(error)
-            self.sleep(min(2 ** attempt * 0.5, self.timeout))
+            self.sleep(backoff(attempt, retry_after, self.timeout))
         raise CacheError('unreachable')
 
     def fetch(self, name, sha256, urls):
@@ -190,6 +201,8 @@ class DownloadCache(object):
                     os.unlink(final + '.partial')
                     raise CacheError('checksum mismatch for %s from %s: expected sha256 %s, got %s; nothing was '
                                      'cached or installed' % (name, redact_url(url), sha256, actual), mismatch=True)
+                with open(final + ORIGIN, 'w') as handle:
+                    handle.write(redact_url(url))
                 os.rename(final + '.partial', final)
                 self.downloads += 1
                 return final
@@ -211,6 +224,7 @@ class DownloadCache(object):
         bare, options = self._request(url)
         with self._client() as client:
             for attempt in range(self.retries + 1):
+                retry_after = None
                 offset = os.path.getsize(partial) if os.path.exists(partial) else 0
                 headers = {'Range': 'bytes=%d-' % offset} if offset else {}
                 try:
@@ -221,6 +235,7 @@ class DownloadCache(object):
                             if response.status_code not in TRANSIENT_STATUS or attempt == self.retries:
                                 raise CacheError('%s: HTTP %d' % (redact_url(url), response.status_code),
                                                  not_found=response.status_code == 404)
+                            retry_after = retry_after_seconds(response.headers)
                             raise httpx.TransportError('HTTP %d' % response.status_code)
                         mode = 'ab' if response.status_code == 206 else 'wb'
                         with open(partial, mode) as handle:
@@ -230,4 +245,4 @@ class DownloadCache(object):
                 except httpx.HTTPError as exc:
                     if attempt == self.retries:
                         raise CacheError('%s: %s' % (redact_url(url), exc))
-                    self.sleep(min(2 ** attempt * 0.5, self.timeout))
+                    self.sleep(backoff(attempt, retry_after, self.timeout))

@@ -82,8 +82,10 @@ def controller(tmp_path_factory, mirrors, builds, old_install):
 
 
 def cached(case):
+    """Archives and partial downloads in the controller cache (not the .origin records beside them)."""
     return sorted(os.path.relpath(p, case.options['cache_dir'])
-                  for p in glob.glob(os.path.join(case.options['cache_dir'], '*', '*.tar.gz*')))
+                  for p in glob.glob(os.path.join(case.options['cache_dir'], '*', '*.tar.gz*'))
+                  if not p.endswith('.origin'))
 
 
 def test_controller_failover_retries_and_resume(controller, builds):
@@ -94,6 +96,9 @@ def test_controller_failover_retries_and_resume(controller, builds):
         assert cached(cases[name]) == ['%s/%s' % (builds.new_sha, INSTALL_NAME + '.tar.gz')]
     assert cases['ctl-failover'].failed_state.requests['secondary'] == [
         ('GET', asset_path('ctl-failover'), 200)]
+    # The receipt names the mirror that served the bytes, not the first one listed.
+    assert cases['ctl-failover'].failed_state.result['url'].endswith(asset_path('ctl-failover').replace('+', '%2B'))
+    assert cases['ctl-failover'].failed_state.receipt['url'] == cases['ctl-failover'].failed_state.result['url']
     assert [s for dummy, dummy2, s in cases['ctl-503'].failed_state.requests['primary']] == [503, 503, 200]
     assert [s for dummy, dummy2, s in cases['ctl-cut'].failed_state.requests['primary']] == [200, 200]
 
