@@ -45,6 +45,29 @@ options:
     description: Seconds per request.
     type: int
     default: 30
+  retries:
+    description: Retries of transient faults per mirror (honouring C(Retry-After)).
+    type: int
+    default: 3
+  headers:
+    description: Extra HTTP headers, for example C(Authorization) for a mirror behind a token.
+    type: dict
+  url_username:
+    description: User for HTTP basic authentication (user info in a mirror URL works too).
+    type: str
+  url_password:
+    description: Password for HTTP basic authentication.
+    type: str
+  client_cert:
+    description: PEM client certificate for mirrors that require one.
+    type: str
+  client_key:
+    description: PEM key of O(client_cert), when not in the same file.
+    type: str
+  cache_dir:
+    description: The controller's download cache; the SHA256SUMS read here are reused by controller delivery.
+    type: str
+    default: ~/.cache/pbs-python/downloads
 '''
 
 EXAMPLES = r'''
@@ -76,6 +99,7 @@ from ansible_collections.pbs.python.plugins.filter.pins import normalize_pin
 from ansible_collections.pbs.python.plugins.module_utils._installer import InstallError, Request
 from ansible_collections.pbs.python.plugins.module_utils._naming import sums_url
 from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
+from ansible_collections.pbs.python.plugins.plugin_utils._delivery import client_options
 from ansible_collections.pbs.python.plugins.plugin_utils._download_cache import CacheError, DownloadCache
 
 
@@ -110,8 +134,10 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         pins = [pin for term in terms for pin in (term if isinstance(term, list) else [term])]
-        options = {'verify': self.get_option('ca_path') or self.get_option('validate_certs')}
-        cache = DownloadCache('~/.cache/pbs-python/downloads', options, timeout=self.get_option('timeout'))
+        names = ('validate_certs', 'ca_path', 'headers', 'url_username', 'url_password', 'client_cert', 'client_key')
+        options = client_options(dict((name, self.get_option(name)) for name in names))
+        cache = DownloadCache(self.get_option('cache_dir'), options, retries=self.get_option('retries'),
+                              timeout=self.get_option('timeout'))
         try:
             return lock_entries(pins, self.get_option('mirrors'), self.get_option('targets'), cache.read_text)
         except (InstallError, CacheError, ValueError) as exc:

@@ -59,3 +59,35 @@ def test_lock_then_install_exactly_the_locked_bytes_and_refuse_changed_ones(tmp_
     root = tmp_path / 'fresh'
     assert not root.exists() or sorted(os.listdir(root)) == ['.lock']
     shutil.rmtree(swapped)
+
+
+def test_the_lock_lookup_reaches_a_mirror_behind_authentication(tmp_path):
+    """Credentials or an Authorization header, as the hosts and controller delivery send them."""
+    import base64
+    import hashlib
+
+    from fault_mirror import FaultMirror
+    from playbook import localhost_play
+
+    digest = hashlib.sha256(b'bytes').hexdigest()
+    (tmp_path / 'mirror' / '20240107').mkdir(parents=True)
+    (tmp_path / 'mirror' / '20240107' / 'SHA256SUMS').write_text('%s  %s\n' % (digest, ASSET))
+    token = 'Basic ' + base64.b64encode(b'reader:s3cret').decode()
+    with FaultMirror(str(tmp_path / 'mirror')) as server:
+        server.require_auth('/20240107/', token)
+        lookup = ("{{ lookup('pbs.python.lock', [{'version': '3.12', 'build': '20240107', 'variant': 'install_only'}], "
+                  "wantlist=True, mirrors=['%s'], retries=0, %%s) }}" % server.url)
+        tasks = [
+            # A cache each: a SHA256SUMS read once is reused for a while, and each case must ask the mirror.
+            {'name': 'user', 'ansible.builtin.set_fact': {'r': lookup % (
+                "url_username='reader', url_password='s3cret', cache_dir='%s'" % (tmp_path / 'c1'))}},
+            {'name': 'header', 'ansible.builtin.set_fact': {'r': lookup % (
+                "headers={'Authorization': '%s'}, cache_dir='%s'" % (token, tmp_path / 'c2'))}},
+            {'name': 'none', 'ansible.builtin.set_fact': {'r': lookup % ("cache_dir='%s'" % (tmp_path / 'c3'))},
+             'ignore_errors': True},
+        ]
+        run = run_playbook(localhost_play(tasks), str(tmp_path / 'work'))
+    for name in ('user', 'header'):
+        entries = run.result(name)['ansible_facts']['r']
+        assert [(e['asset'], e['version'], e['sha256']) for e in entries] == [(ASSET, '3.12.1', digest)], name
+    assert '401' in run.result('none')['msg']
