@@ -12,9 +12,10 @@ Stdlib only: it runs on the host's interpreter.
 import argparse
 import json
 import ssl
-import subprocess
 import sys
 import time
+
+from rss_driver import run  # the same command runner the module's installer gets
 
 
 def main():
@@ -60,11 +61,6 @@ def main():
     timed(_install_root, 'write_markers', 'markers')
     timed(_install_root, 'interpreter_runs', 'check_interpreter')
     timed(_install_root, 'swap_in', 'swap_in')
-
-    def run(argv):
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                              check=False)
-        return proc.returncode, proc.stdout, proc.stderr
 
     start = time.perf_counter()
     installer = _installer.Installer(root=args.root, target=detect_target('baseline'), link_dir=None,

@@ -19,6 +19,14 @@ import sys
 import time
 
 
+def run(argv):
+    """Run a command as the module's interpreter runner does (no PYTHONHOME/PYTHONPATH leaking in)."""
+    env = dict(os.environ, PYTHONHOME='', PYTHONPATH='')
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                          env=env, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--shim', required=True)
@@ -36,12 +44,6 @@ def main():
     from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 
     after_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-    def run(argv):
-        env = dict(os.environ, PYTHONHOME='', PYTHONPATH='')
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                              env=env, check=False)
-        return proc.returncode, proc.stdout, proc.stderr
 
     start = time.time()
     installer = Installer(root=args.root, target=detect_target('baseline'), link_dir=None,
