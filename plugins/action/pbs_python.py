@@ -28,7 +28,7 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
-        if args.get('delivery', 'host') != 'controller' or args.get('state', 'present') == 'absent' or args.get('src'):
+        if args.get('delivery', 'host') != 'controller' or args.get('state', 'present') == 'absent' or args.get('_src'):
             result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
             return result
         # Imported only for controller delivery: httpx and the cache cost ~90 ms per task otherwise.
@@ -48,7 +48,7 @@ class ActionModule(ActionBase):
             self._transfer_file(local, remote)
             self._fixup_perms2((self._connection._shell.tmpdir, remote))
             args.pop('url', None)
-            args.update(src=remote, sha256=sha256, version=version, target=first['target'], origin=origin)
+            args.update(_src=remote, sha256=sha256, version=version, target=first['target'], _origin=origin)
             result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
             result['delivered'] = True
             return result

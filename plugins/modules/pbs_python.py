@@ -106,16 +106,6 @@ options:
       - Controller directory of verified archives for O(delivery=controller), content-addressed by sha256.
     type: path
     default: ~/.cache/pbs-python/downloads
-  src:
-    description:
-      - Path of the archive already on the host (controller delivery puts it there). Verified against
-        O(sha256) like a download.
-    type: path
-  origin:
-    description:
-      - Where O(src) came from (a mirror URL), recorded in the receipt instead of the local path.
-        Set by controller delivery.
-    type: str
   sha256:
     description:
       - Expected sha256 of the archive (hex, or C(sha256:<hex>)). When omitted it is read from
@@ -311,10 +301,10 @@ ARGUMENT_SPEC = dict(
     x86_64_level=dict(type='str', choices=['baseline', 'v1', 'v2', 'v3', 'v4', 'auto'], default='baseline'),
     mirror=dict(type='list', elements='str', default=[UPSTREAM]),
     url=dict(type='str'),
-    src=dict(type='path'),
+    _src=dict(type='path'),  # internal: the archive controller delivery or bootstrap put on the host
     delivery=dict(type='str', choices=['host', 'controller'], default='host'),
     cache_dir=dict(type='path', default='~/.cache/pbs-python/downloads'),
-    origin=dict(type='str'),
+    _origin=dict(type='str'),  # internal: the URL _src came from, recorded in the receipt
     sha256=dict(type='str'),
     checksums=dict(type='dict'),
     strict_checksums=dict(type='bool', default=False),
@@ -334,13 +324,13 @@ def main():
         supports_check_mode=True,
         required_if=[('state', 'present', ('version', 'build'))],
         required_one_of=[('version', 'build')],
-        mutually_exclusive=[('url', 'src')],
+        mutually_exclusive=[('url', '_src')],
     )
     params = module.params
     check_url_params(module, 'mirror')
     try:
-        if params['state'] == 'present' and not (params['mirror'] or params['url'] or params['src']):
-            module.fail_json(msg='mirror is empty: list at least one mirror, or give url or src')
+        if params['state'] == 'present' and not (params['mirror'] or params['url'] or params['_src']):
+            module.fail_json(msg='mirror is empty: list at least one mirror, or give url')
         if params['state'] == 'absent' and not params['target'] and params['x86_64_level'] == 'baseline':
             target = None  # absent matches installs of every target unless one is asked for
         else:
@@ -355,9 +345,9 @@ def main():
             request = Request(
                 version=params['version'], build=params['build'], variant=params['variant'],
                 freethreaded=params['freethreaded'], mirrors=params['mirror'], url=params['url'],
-                src=params['src'], sha256=params['sha256'], checksums=params['checksums'],
+                src=params['_src'], sha256=params['sha256'], checksums=params['checksums'],
                 strict=params['strict_checksums'], default=params['default'], force=params['force'],
-                delivery=params['delivery'], origin=params['origin'], externally_managed=params['externally_managed'])
+                delivery=params['delivery'], origin=params['_origin'], externally_managed=params['externally_managed'])
             request.check(target)
             result = installer.present(request)
     except (InstallError, ValueError, OSError) as exc:
