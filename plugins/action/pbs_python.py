@@ -31,7 +31,7 @@ class ActionModule(ActionBase):
         if args.get('delivery', 'host') != 'controller' or args.get('state', 'present') == 'absent' or args.get('_src'):
             result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
             return result
-        # Imported only for controller delivery: httpx and the cache cost ~90 ms per task otherwise.
+        # Imported only for controller delivery: the cache and ansible's urls cost tens of ms per task otherwise.
         from ansible_collections.pbs.python.plugins.plugin_utils._delivery import DeliveryError, fetch_for_target
 
         try:

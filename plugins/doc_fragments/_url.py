@@ -19,13 +19,20 @@ options:
     default: 3
   timeout:
     description:
-      - Socket timeout in seconds for each request; also caps a single backoff wait. At least V(1).
+      - Socket timeout in seconds for each request; also caps a single backoff wait. From V(1) to V(3600).
+      - A transfer slower than 1 KiB/s for this many seconds counts as a timeout too (as curl's
+        C(--speed-limit 1024 --speed-time TIMEOUT)): it is retried and fails over like one, so a mirror
+        that trickles bytes cannot hold a play for hours.
     type: int
     default: 30
   headers:
     description:
       - Extra HTTP headers, for example an C(Authorization) header for a private mirror. Their
         values are treated as secrets (not logged, masked in results).
+      - Like every credential (O(url_username)/O(url_password), user info in a mirror URL, C(~/.netrc) entries,
+        O(client_cert)), they are sent only to the origin (scheme, host and port) of the mirror they were
+        given for. A redirect to another origin, such as a CDN with a pre-signed URL, is followed without
+        them; a redirect from C(https://) to C(http://) or to any other scheme is refused.
     type: dict
   validate_certs:
     description:
@@ -38,7 +45,7 @@ options:
     type: path
   client_cert:
     description:
-      - PEM client certificate for mutual TLS.
+      - PEM client certificate for mutual TLS, presented to the mirror's origin only.
     type: path
   client_key:
     description:
@@ -64,7 +71,7 @@ options:
     default: true
   use_netrc:
     description:
-      - Read credentials from C(~/.netrc) when no others are given.
+      - Read credentials from C(~/.netrc) when no others are given; each host gets only its own entry.
     type: bool
     default: true
 '''

@@ -16,6 +16,8 @@ description:
     given back to the role as C(pbs_python_lock_file), it makes every later run install exactly those
     bytes without ever reading C(SHA256SUMS) again.
 author: pbs.python contributors (@pbs-python)
+extends_documentation_fragment:
+  - pbs.python._url
 options:
   _terms:
     description:
@@ -34,36 +36,6 @@ options:
     type: list
     elements: str
     default: [x86_64-unknown-linux-gnu]
-  validate_certs:
-    description: Verify TLS certificates of the mirrors.
-    type: bool
-    default: true
-  ca_path:
-    description: CA bundle for HTTPS mirrors.
-    type: str
-  timeout:
-    description: Seconds per request.
-    type: int
-    default: 30
-  retries:
-    description: Retries of transient faults per mirror (honouring C(Retry-After)).
-    type: int
-    default: 3
-  headers:
-    description: Extra HTTP headers, for example C(Authorization) for a mirror behind a token.
-    type: dict
-  url_username:
-    description: User for HTTP basic authentication (user info in a mirror URL works too).
-    type: str
-  url_password:
-    description: Password for HTTP basic authentication.
-    type: str
-  client_cert:
-    description: PEM client certificate for mirrors that require one.
-    type: str
-  client_key:
-    description: PEM key of O(client_cert), when not in the same file.
-    type: str
   cache_dir:
     description: The controller's download cache; the SHA256SUMS read here are reused by controller delivery.
     type: str
@@ -97,9 +69,10 @@ from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.pbs.python.plugins.filter.pins import normalize_pin
 from ansible_collections.pbs.python.plugins.module_utils._installer import InstallError, Request
+from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC
 from ansible_collections.pbs.python.plugins.module_utils._naming import sums_url
 from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
-from ansible_collections.pbs.python.plugins.plugin_utils._delivery import client_options
+from ansible_collections.pbs.python.plugins.plugin_utils._delivery import DeliveryError, url_fetcher
 from ansible_collections.pbs.python.plugins.plugin_utils._download_cache import CacheError, DownloadCache
 
 
@@ -134,11 +107,9 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         pins = [pin for term in terms for pin in (term if isinstance(term, list) else [term])]
-        names = ('validate_certs', 'ca_path', 'headers', 'url_username', 'url_password', 'client_cert', 'client_key')
-        options = client_options(dict((name, self.get_option(name)) for name in names))
-        cache = DownloadCache(self.get_option('cache_dir'), options, retries=self.get_option('retries'),
-                              timeout=self.get_option('timeout'))
         try:
+            cache = DownloadCache(self.get_option('cache_dir'), url_fetcher(dict(
+                (name, self.get_option(name)) for name in URL_ARGUMENT_SPEC)))
             return lock_entries(pins, self.get_option('mirrors'), self.get_option('targets'), cache.read_text)
-        except (InstallError, CacheError, ValueError) as exc:
+        except (InstallError, CacheError, DeliveryError, ValueError) as exc:
             raise AnsibleLookupError('pbs.python.lock: %s' % exc)

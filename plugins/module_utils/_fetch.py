@@ -1,36 +1,40 @@
 # -*- coding: utf-8 -*-
 # Copyright: pbs.python contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Getting bytes from an ordered list of mirrors: retries for transient faults, failover for the rest.
+"""Carrying out the download policy: one transport for hosts and the controller.
 
-Every fault is turned into a FetchError that says whether retrying the same URL can help, so the
-single policy in ``first_success`` decides what happens next: retry with backoff, move to the
-next mirror, or stop. Checksum mismatches never come through here: they end the install.
+``ansible.module_utils.urls`` makes each request (proxies, TLS, netrc, basic auth, client
+certificates, as ``get_url``); ``_download_policy`` decides everything else. Redirects are followed
+here, one hop at a time, so the policy sees each one: secrets stay with the origin they were given
+for, https never falls back to http. Every fault becomes a FetchError that says whether retrying
+the same URL can help, so ``first_success`` decides what happens next: retry with backoff, move to
+the next mirror, or stop. Checksum mismatches never come through here: they end the install.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import inspect
+import os
 import socket
 import ssl
 import time
-
-try:
-    from http.client import HTTPException
-    from urllib.error import HTTPError, URLError
-    from urllib.parse import unquote, urlsplit
-    from urllib.request import url2pathname
-except ImportError:  # pragma: no cover
-    HTTPException = HTTPError = URLError = Exception  # type: ignore
-    unquote = urlsplit = url2pathname = None  # type: ignore
+from http.client import HTTPException
+from urllib.error import HTTPError, URLError
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.pbs.python.plugins.module_utils._naming import redact_url, split_credentials, url_secret
+from ansible_collections.pbs.python.plugins.module_utils._download_policy import (
+    PolicyError, SpeedFloor, backoff, check_scheme, check_timeout, is_transient_status, may_send_secrets, next_hop,
+    range_header, redact_url, resume_action, retry_after_seconds, split_credentials, url_secrets,
+)
 
-TRANSIENT_STATUS = (408, 425, 429, 500, 502, 503, 504)
+CHUNK = 1 << 20
+TEXT_LIMIT = 4 << 20  # a SHA256SUMS of every asset of a PBS release is ~200 KB
 _TLS_CONTEXTS = {}  # TLS settings -> the context this run's requests share (see Fetcher._shared_tls_context)
 
 # The URL options of every downloading module, documented once in doc_fragments/_url.py.
@@ -48,7 +52,6 @@ URL_ARGUMENT_SPEC = dict(
     use_proxy=dict(type='bool', default=True),
     use_netrc=dict(type='bool', default=True),
 )
-MAX_BACKOFF = 30.0
 
 
 class FetchError(Exception):
@@ -62,32 +65,18 @@ class FetchError(Exception):
         super(FetchError, self).__init__('%s: %s' % (self.url, reason))
 
 
-def retry_after_seconds(headers):
-    """The delay a server asks for in Retry-After (seconds form), or None."""
-    try:
-        return max(0.0, float(headers.get('Retry-After')))
-    except (TypeError, ValueError, AttributeError):
-        return None
-
-
-def backoff(attempt, retry_after, timeout):
-    """Seconds before retry ``attempt`` (from 0): the server's Retry-After, else exponential; capped."""
-    delay = retry_after if retry_after is not None else 2 ** attempt * 0.5
-    return min(delay, MAX_BACKOFF, float(timeout))
-
-
 def classify(url, exc):
     """Turn whatever urllib, ssl or the socket raised into a FetchError with a useful message."""
     if isinstance(exc, FetchError):
         return exc
+    if isinstance(exc, PolicyError):
+        return FetchError(url, str(exc))
     if isinstance(exc, HTTPError):
-        if 300 <= exc.code < 400:
-            return FetchError(url, 'redirect error (HTTP %d: %s; a redirect loop or a redirect '
-                                   'without a target)' % (exc.code, exc.reason), status=exc.code)
         hint = {404: 'not found on this mirror', 401: 'authentication required: set url_username/'
                      'url_password or headers', 403: 'access denied by the mirror'}.get(exc.code, exc.reason)
         return FetchError(url, 'HTTP %d (%s)' % (exc.code, hint), status=exc.code,
-                          transient=exc.code in TRANSIENT_STATUS, retry_after=retry_after_seconds(exc.headers))
+                          transient=is_transient_status(exc.code),
+                          retry_after=retry_after_seconds((exc.headers or {}).get('Retry-After')))
     reason = getattr(exc, 'reason', exc) if isinstance(exc, URLError) else exc
     if isinstance(reason, getattr(ssl, 'SSLCertVerificationError', ())) or 'CERTIFICATE_VERIFY_FAILED' in str(reason):
         return FetchError(url, 'TLS certificate verification failed (%s): give the CA bundle of '
@@ -120,18 +109,40 @@ class Response(object):
     """A readable body whose transport errors surface as FetchError, never as bare OSError.
 
     The archive reader runs ``read`` in a worker thread, where a disk error and a network error
-    would otherwise look alike.
+    would otherwise look alike. Each read takes what one receive brings and checks the speed
+    floor between receives: a read of a megabyte from a mirror that trickles a byte a second
+    would otherwise never end, though no single receive times out.
     """
 
-    def __init__(self, url, handle):
+    def __init__(self, url, handle, timeout=None):
         self.url = url
         self._handle = handle
+        self.status = getattr(handle, 'status', None) or 200
+        self.headers = getattr(handle, 'headers', None) or {}
         self.received = 0
         self.expected = _content_length(handle)
+        self._read1 = getattr(handle, 'read1', None)
+        self._floor = SpeedFloor(timeout) if timeout and self._read1 else None
 
     def read(self, size):
         try:
-            data = self._handle.read(size)
+            if self._floor is None:
+                data = self._handle.read(size)
+            else:
+                pieces, got = [], 0
+                while got < size:
+                    piece = self._read1(size - got)
+                    if not piece:
+                        break
+                    pieces.append(piece)
+                    got += len(piece)
+                    stalled = self._floor.update(len(piece))
+                    if stalled:
+                        raise FetchError(self.url, 'transfer stalled after %d bytes: %s' % (
+                            self.received + got, stalled), transient=True)
+                data = b''.join(pieces)
+        except FetchError:
+            raise
         except Exception as exc:  # pylint: disable=broad-except  # classified below
             error = classify(self.url, exc)
             raise FetchError(self.url, 'transfer interrupted after %d bytes (%s)' % (
@@ -147,8 +158,17 @@ class Response(object):
         self._handle.close()
 
 
+def sha256_file(path, digest=None):
+    """The running sha256 of a file (a ``hashlib`` object, to go on hashing what is appended)."""
+    digest = digest or hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(CHUNK), b''):
+            digest.update(block)
+    return digest
+
+
 class Fetcher(object):
-    """HTTP(S) via ``ansible.module_utils.urls`` (proxies, TLS, auth, netrc), file:// via open."""
+    """Requests under the download policy, with the options of ``get_url`` (URL_ARGUMENT_SPEC)."""
 
     def __init__(self, params, timeout=30, retries=3, sleep=time.sleep):
         self.params = params
@@ -156,15 +176,12 @@ class Fetcher(object):
         self.retries = retries
         self.sleep = sleep
 
-    def _shared_tls_context(self, urls):
+    def _shared_tls_context(self, urls, key):
         """One TLS context per TLS settings for the whole run, where ansible-core takes one (2.18 and later).
 
         Each context loads the system trust store (about 20 ms), and ansible-core otherwise makes one
         per request, plain http included: SHA256SUMS plus the archive, or a mirror's dozens of assets.
         """
-        params = self.params
-        key = (params.get('ca_path'), params.get('validate_certs', True), params.get('client_cert'),
-               params.get('client_key'))
         if key not in _TLS_CONTEXTS:
             if 'context' not in inspect.signature(urls.Request.open).parameters:
                 _TLS_CONTEXTS[key] = None
@@ -173,7 +190,36 @@ class Fetcher(object):
                                                        client_key=key[3])
         return _TLS_CONTEXTS[key]
 
-    def open(self, url):
+    def _hop_options(self, given_for, url, extra_headers):
+        """(URL without user info, request options) for one hop: secrets only for their own origin."""
+        params = self.params
+        request_url, username, password = split_credentials(url)
+        headers = dict(extra_headers or {})
+        client_cert = client_key = None
+        if may_send_secrets(given_for, url):
+            dummy, username, password = split_credentials(given_for)
+            if params.get('url_username'):  # explicit options win; user info in the URL fills in the rest
+                username = params.get('url_username')
+                password = params.get('url_password') if params.get('url_password') is not None else password
+            elif params.get('url_password') is not None:
+                password = params.get('url_password')
+            headers = dict(params.get('headers') or {}, **headers)
+            client_cert, client_key = params.get('client_cert'), params.get('client_key')
+        else:
+            username = password = None  # user info a redirect target carries is the mirror's, not ours
+        return request_url, dict(
+            headers=headers or None, timeout=self.timeout, use_proxy=params.get('use_proxy', True),
+            validate_certs=params.get('validate_certs', True), url_username=username, url_password=password,
+            force_basic_auth=bool(params.get('force_basic_auth', False) and username), client_cert=client_cert,
+            client_key=client_key, ca_path=params.get('ca_path'), use_netrc=params.get('use_netrc', True),
+            http_agent='pbs.python', decompress=False, follow_redirects='none')
+
+    def open(self, url, headers=None):
+        """A Response for ``url``, following redirects under the policy; ``headers`` go to every hop."""
+        try:
+            check_scheme(url)
+        except PolicyError as exc:
+            raise FetchError(url, str(exc))
         if url.startswith('file://'):
             path = url2pathname(unquote(urlsplit(url).path))
             try:
@@ -185,34 +231,37 @@ class Fetcher(object):
         # finds its build installed, or installs from a file, never needs.
         from ansible.module_utils import urls
 
-        params = self.params
-        request_url, username, password = split_credentials(url)
-        if params.get('url_username'):  # explicit options win; user info in the URL fills in the rest
-            username = params.get('url_username')
-            password = params.get('url_password') if params.get('url_password') is not None else password
-        elif params.get('url_password') is not None:
-            password = params.get('url_password')
-        options = dict(
-            headers=params.get('headers') or None, timeout=self.timeout, use_proxy=params.get('use_proxy', True),
-            validate_certs=params.get('validate_certs', True), url_username=username, url_password=password,
-            force_basic_auth=params.get('force_basic_auth', False), client_cert=params.get('client_cert'),
-            client_key=params.get('client_key'), ca_path=params.get('ca_path'), use_netrc=params.get('use_netrc', True),
-            http_agent='pbs.python', decompress=False)
-        try:
-            context = self._shared_tls_context(urls)
-            if context is None:
-                handle = urls.open_url(request_url, **options)
-            else:
-                handle = urls.Request().open('GET', request_url, context=context, **options)
-        except Exception as exc:  # pylint: disable=broad-except  # every fault becomes a FetchError
-            raise classify(url, exc)
-        return Response(url, handle)
+        current, hops = url, 0
+        while True:
+            request_url, options = self._hop_options(url, current, headers)
+            key = (options['ca_path'], options['validate_certs'], options['client_cert'], options['client_key'])
+            try:
+                context = self._shared_tls_context(urls, key)
+                if context is None:
+                    handle = urls.open_url(request_url, **options)
+                else:
+                    handle = urls.Request().open('GET', request_url, context=context, **options)
+            except HTTPError as exc:
+                if not (300 <= exc.code < 400 and exc.code != 304):
+                    raise classify(current, exc)
+                location = (exc.headers or {}).get('Location')
+                exc.close()
+                try:
+                    current = next_hop(current, location, hops)
+                except PolicyError as error:
+                    raise FetchError(current, str(error))
+                hops += 1
+                continue
+            except Exception as exc:  # pylint: disable=broad-except  # every fault becomes a FetchError
+                raise classify(current, exc)
+            return Response(url, handle, self.timeout)
 
-    def read_text(self, url, limit=16 << 20):
+    def read_text(self, url, limit=TEXT_LIMIT):
+        """A small text file (SHA256SUMS), read to the end: a body cut short must fail, not parse shorter."""
         response = self.open(url)
         chunks, size = [], 0
         try:
-            while size <= limit:  # to the end: a body cut short must fail, not parse as a shorter file
+            while size <= limit:
                 chunk = response.read(limit + 1 - size)
                 if not chunk:
                     break
@@ -224,6 +273,50 @@ class Fetcher(object):
         if len(data) > limit:
             raise FetchError(url, 'larger than %d MiB: not a SHA256SUMS file' % (limit >> 20))
         return data.decode('utf-8', 'replace')
+
+    def fetch_file(self, urls, partial, expected):
+        """(URL, sha256 hex, resumed) after filling ``partial`` from the first URL that serves it.
+
+        Transient faults are retried with a Range request from where the file stopped, so an
+        interrupted transfer (or an interrupted earlier run) does not start over. A resumed file
+        whose digest is wrong held stale bytes: it is fetched once more from scratch. The caller
+        compares the digest with ``expected`` and keeps or drops the file.
+        """
+        resumed = []
+
+        def attempt(url):
+            offset = os.path.getsize(partial) if os.path.exists(partial) and not url.startswith('file://') else 0
+            try:
+                response = self.open(url, range_header(offset))
+            except FetchError as exc:
+                if offset and exc.status == 416:
+                    resumed.append(url)
+                    return sha256_file(partial).hexdigest()
+                raise
+            try:
+                action = resume_action(offset, response.status, response.headers.get('Content-Range'))
+                if action == 'discard':
+                    os.unlink(partial)
+                    raise FetchError(url, 'the mirror answered the Range request with %r; starting over'
+                                     % response.headers.get('Content-Range'), transient=True)
+                digest, mode = (sha256_file(partial), 'ab') if action == 'append' else (hashlib.sha256(), 'wb')
+                if action == 'append':
+                    resumed.append(url)
+                with open(partial, mode) as handle:
+                    for block in iter(lambda: response.read(CHUNK), b''):
+                        handle.write(block)
+                        handle.flush()  # a killed run keeps what it received, to resume from
+                        digest.update(block)
+            finally:
+                response.close()
+            return digest.hexdigest()
+
+        url, actual = self.first_success(urls, attempt)
+        if actual != expected and resumed:
+            os.unlink(partial)
+            del resumed[:]
+            url, actual = self.first_success(urls, attempt)
+        return url, actual, bool(resumed)
 
     def first_success(self, urls, attempt, is_transient=lambda exc: False):
         """Run ``attempt(url)`` on each URL in order until one succeeds.
@@ -259,7 +352,7 @@ class Fetcher(object):
 class UrlModule(AnsibleModule):
     """An AnsibleModule that masks credentials written inside URL options in everything it returns.
 
-    ``no_log`` covers url_password, but not ``https://user:token@mirror/``; the secrets are added
+    ``no_log`` covers url_password, but not ``https://user:token@mirror/`` or ``?token=``; the secrets are added
     when the result is formatted, so even an argument error (raised before any module code runs)
     cannot echo them back through ``invocation``.
     """
@@ -270,20 +363,22 @@ class UrlModule(AnsibleModule):
         for name in self.URL_OPTIONS:
             value = (self.params or {}).get(name)
             for url in (value if isinstance(value, list) else [value]):
-                secret = url_secret(url) if isinstance(url, str) else None
-                if secret:
-                    self.no_log_values.update((secret, unquote(secret)))
+                if isinstance(url, str):
+                    self.no_log_values.update(url_secrets(url))
         super(UrlModule, self)._return_formatted(kwargs)
 
 
 def check_url_params(module, what):
-    """Validate the shared URL options; ``what`` names the servers in messages ("mirror", "upstream")."""
+    """Validate the shared URL options before any request; ``what`` names the servers ("mirror", "upstream")."""
     params = module.params
-    if params['retries'] < 0:
-        module.fail_json(msg='retries must be 0 or more (got %d): it counts the retries after the first '
-                             'request' % params['retries'])
-    if params['timeout'] < 1:
-        module.fail_json(msg='timeout must be at least 1 second (got %d)' % params['timeout'])
+    try:
+        check_timeout(params['timeout'], params['retries'])
+        for name in UrlModule.URL_OPTIONS:
+            value = params.get(name)
+            for url in (value if isinstance(value, list) else [value] if value else []):
+                check_scheme(url, name)
+    except PolicyError as exc:
+        module.fail_json(msg=str(exc))
     if not params['validate_certs']:
         module.warn('validate_certs is false: the %s\'s identity is not verified (the sha256 check still '
                     'protects every archive)' % what)

@@ -26,8 +26,9 @@ from ansible_collections.pbs.python.plugins.module_utils._archive import Archive
 from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError
 from ansible_collections.pbs.python.plugins.module_utils._naming import (
     asset_name, asset_url, check_available, check_build, check_target, install_dir_name, interpreter_name, is_prefix,
-    minor_of, parse_asset_name, redact_url, sums_url, version_key, version_matches,
+    minor_of, parse_asset_name, sums_url, version_key, version_matches,
 )
+from ansible_collections.pbs.python.plugins.module_utils._download_policy import redact_url
 from ansible_collections.pbs.python.plugins.module_utils._release import (
     normalize_sha256, parse_sha256sums, resolve,
 )

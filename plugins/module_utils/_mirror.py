@@ -14,22 +14,19 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import json
 import os
 import re
 import tempfile
 
-from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher, FetchError
+from ansible_collections.pbs.python.plugins.module_utils._download_policy import redact_url
+from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher, FetchError, sha256_file
 from ansible_collections.pbs.python.plugins.module_utils._install_root import Lock
-from ansible_collections.pbs.python.plugins.module_utils._naming import (
-    UPSTREAM, asset_url, check_build, parse_asset_name, redact_url,
-)
+from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, asset_url, check_build, parse_asset_name
 from ansible_collections.pbs.python.plugins.module_utils._release import normalize_sha256
 
 STATE = '.pbs-mirror-state.json'
 SUMS = 'SHA256SUMS'
-CHUNK = 1 << 20
 _TAG_DIR = re.compile(r'^\d{8}$')
 _PRE = re.compile(r'^(\d+)\.(\d+)\.(\d+)((?:a|b|rc)\d+)?$')
 
@@ -111,14 +108,6 @@ def uv_downloads(held):
 
 # -- files -------------------------------------------------------------------------------------
 
-def sha256_file(path, digest=None):
-    digest = digest or hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(CHUNK), b''):
-            digest.update(block)
-    return digest
-
-
 def atomic_write(path, text):
     """Replace ``path`` with ``text`` by temp file and rename: readers see old or new, never half."""
     fd, temp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=os.path.dirname(path))
@@ -165,13 +154,6 @@ def check_assets(assets):
         if wanted.setdefault((build, name), digest) != digest:
             raise MirrorError('assets list %s/%s twice with different sha256' % (build, name))
     return wanted
-
-
-def _status(response):
-    """HTTP status of an open response (200 for file://)."""
-    handle = getattr(response, '_handle', None)
-    getcode = getattr(handle, 'getcode', None)
-    return (getcode() if getcode else None) or 200
 
 
 class Mirror(object):
@@ -280,61 +262,15 @@ class Mirror(object):
         self.result['replaced' if replacing else 'downloaded'].append(name)
 
     def _download(self, build, name, digest, partial):
-        """Fill ``partial`` with the verified asset; True when it resumed bytes already there."""
-        urls = [asset_url(mirror, build, name) for mirror in self.upstream]
-        resumed = []
-
-        def attempt(url):
-            offset = os.path.getsize(partial) if os.path.exists(partial) else 0
-            if url.startswith('file://'):
-                offset = 0
-            headers = dict(self.params.get('headers') or {})
-            if offset:
-                headers['Range'] = 'bytes=%d-' % offset
-            fetcher = self.make_fetcher(dict(self.params, headers=headers), timeout=self.timeout, retries=0)
-            try:
-                response = fetcher.open(url)
-            except FetchError as exc:
-                if offset and exc.status == 416:  # the partial file already holds every byte
-                    resumed.append(url)
-                    return sha256_file(partial).hexdigest()
-                raise
-            try:
-                status = _status(response)
-                if offset and status == 206:
-                    content_range = (getattr(response, '_handle').headers.get('Content-Range') or '')
-                    if not content_range.startswith('bytes %d-' % offset):
-                        os.unlink(partial)
-                        raise FetchError(url, 'the mirror answered the Range request with %r; starting over'
-                                         % content_range, transient=True)
-                    digest_so_far, mode = sha256_file(partial), 'ab'
-                    resumed.append(url)
-                else:
-                    digest_so_far, mode = hashlib.sha256(), 'wb'
-                with open(partial, mode) as handle:
-                    while True:
-                        block = response.read(CHUNK)
-                        if not block:
-                            break
-                        handle.write(block)
-                        handle.flush()  # a killed sync keeps what it received, to resume from
-                        digest_so_far.update(block)
-            finally:
-                response.close()
-            return digest_so_far.hexdigest()
-
+        """Fill ``partial`` with the verified asset; True when it resumed what an interrupted sync left."""
         fetcher = self.make_fetcher(self.params, timeout=self.timeout, retries=self.retries)
-        for round_ in (1, 2):
-            url, actual = fetcher.first_success(urls, attempt)
-            if actual == digest:
-                return bool(resumed)
+        url, actual, resumed = fetcher.fetch_file([asset_url(m, build, name) for m in self.upstream], partial, digest)
+        if actual != digest:
             os.unlink(partial)
-            if not resumed or round_ == 2:
-                raise ChecksumMismatch(
-                    'checksum mismatch for %s from %s: expected sha256 %s (upstream SHA256SUMS, via the lock), '
-                    'got %s; nothing was stored' % (name, redact_url(url), digest, actual))
-            del resumed[:]  # a stale partial (other bytes under the same name): once more from scratch
-        return False
+            raise ChecksumMismatch(
+                'checksum mismatch for %s from %s: expected sha256 %s (upstream SHA256SUMS, via the lock), '
+                'got %s; nothing was stored' % (name, redact_url(url), digest, actual))
+        return resumed
 
     def _tags(self, wanted):
         tags = set(build for build, dummy in wanted)

@@ -14,11 +14,7 @@ __metaclass__ = type
 
 import re
 
-try:
-    from urllib.parse import quote, unquote, urlsplit, urlunsplit
-except ImportError:  # pragma: no cover - Python 2 is not a target, but sanity imports may try
-    from urllib import quote, unquote  # type: ignore
-    from urlparse import urlsplit, urlunsplit  # type: ignore
+from urllib.parse import quote
 
 UPSTREAM = 'https://github.com/astral-sh/python-build-standalone/releases/download'
 VARIANTS = ('install_only_stripped', 'install_only')
@@ -162,34 +158,3 @@ def install_dir_name(asset):
 
 def interpreter_name(version, freethreaded=False):
     return 'python%s%s' % (minor_of(version), 't' if freethreaded else '')
-
-
-def split_credentials(url):
-    """(URL without user info, user, password) with user and password unquoted, or None.
-
-    Clients get the URL without user info and the credentials apart: open_url takes user info
-    from a URL only when url_username is not set (otherwise http.client reads ``user:password@host``
-    as a host name), and httpx logs the URLs it requests.
-    """
-    parts = urlsplit(url)
-    if '@' not in parts.netloc:
-        return url, None, None
-    userinfo, netloc = parts.netloc.rsplit('@', 1)
-    user, colon, password = userinfo.partition(':')
-    return urlunsplit(parts._replace(netloc=netloc)), unquote(user) or None, unquote(password) if colon else None
-
-
-def url_secret(url):
-    """The secret part of a URL's user info: the password, or the user when it stands alone (a token)."""
-    netloc = urlsplit(url).netloc
-    if '@' not in netloc:
-        return None
-    user, colon, password = netloc.rsplit('@', 1)[0].partition(':')
-    return (password if colon else user) or None
-
-
-def redact_url(url):
-    """Drop user info and query from a URL so credentials never reach results or receipts."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit('@', 1)[-1]
-    return urlunsplit((parts.scheme, netloc, parts.path, '', ''))

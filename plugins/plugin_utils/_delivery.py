@@ -14,10 +14,15 @@ __metaclass__ = type
 
 from urllib.parse import unquote, urlsplit
 
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.pbs.python.plugins.module_utils._download_policy import (
+    PolicyError, check_scheme, check_timeout, redact_url,
+)
+from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, Fetcher
 from ansible_collections.pbs.python.plugins.module_utils._installer import InstallError, Request
-from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, asset_url, redact_url, sums_url
+from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, asset_url, sums_url
 from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
 from ansible_collections.pbs.python.plugins.plugin_utils._download_cache import CacheError, DownloadCache
 
@@ -28,24 +33,32 @@ class DeliveryError(Exception):
     """Resolution or download failed on the controller; the message says why."""
 
 
-def client_options(args):
-    """httpx settings equivalent to the module's URL options."""
-    options = {'verify': args.get('ca_path') or boolean(args.get('validate_certs', True)),
-               'headers': dict(args.get('headers') or {}, **{'User-Agent': 'pbs.python'})}
-    if args.get('url_username'):
-        options['auth'] = (args['url_username'], args.get('url_password') or '')
-    if args.get('client_cert'):
-        options['cert'] = (args['client_cert'], args['client_key']) if args.get('client_key') else args['client_cert']
-    return options
+def url_fetcher(options):
+    """The hosts' Fetcher for the controller, from URL options as the module takes them.
+
+    Validated by the module's own URL_ARGUMENT_SPEC, so defaults and types cannot drift from the
+    hosts'; absent (None) options take the module's defaults.
+    """
+    given = dict((name, value) for name, value in options.items() if name in URL_ARGUMENT_SPEC and value is not None)
+    result = ArgumentSpecValidator(URL_ARGUMENT_SPEC).validate(given)
+    if result.error_messages:
+        raise DeliveryError('; '.join(result.error_messages))
+    params = result.validated_parameters
+    try:
+        check_timeout(params['timeout'], params['retries'])
+    except PolicyError as exc:
+        raise DeliveryError(str(exc))
+    return Fetcher(params, timeout=params['timeout'], retries=params['retries'])
 
 
 def fetch_for_target(args, target):
     """(local path, asset, sha256, exact version, origin URL) of the pin in ``args`` for ``target``."""
     mirrors = args.get('mirror') or [UPSTREAM]
     mirrors = [mirrors] if isinstance(mirrors, str) else list(mirrors)
-    cache = DownloadCache(args.get('cache_dir') or DEFAULT_CACHE, client_options(args),
-                          retries=int(args.get('retries', 3)), timeout=int(args.get('timeout', 30)))
+    cache = DownloadCache(args.get('cache_dir') or DEFAULT_CACHE, url_fetcher(args))
     try:
+        for url in mirrors + ([args['url']] if args.get('url') else []):
+            check_scheme(url)
         request = Request(args['version'], args['build'], variant=args.get('variant'),
                           freethreaded=boolean(args.get('freethreaded') or False), mirrors=mirrors,
                           url=args.get('url'), sha256=args.get('sha256'), checksums=args.get('checksums'),
@@ -63,6 +76,6 @@ def fetch_for_target(args, target):
                 trusted=cache.cached())
             urls = [asset_url(m, request.build, name) for m in mirrors]
         local = cache.fetch(name, sha256, urls)
-    except (InstallError, CacheError, ValueError) as exc:
+    except (InstallError, CacheError, PolicyError, ValueError) as exc:
         raise DeliveryError(str(exc))
     return local, name, sha256, version, cache.origin(name, sha256) or redact_url(urls[0])

@@ -8,6 +8,7 @@ import hashlib
 
 import pytest
 
+from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher
 from ansible_collections.pbs.python.plugins.plugin_utils._download_cache import DownloadCache
 from fault_mirror import FaultMirror, unavailable
 
@@ -25,7 +26,7 @@ def served(tmp_path):
 
 
 def cache_at(tmp_path, sleeps, retries=2):
-    return DownloadCache(str(tmp_path / 'cache'), {}, retries=retries, timeout=30, sleep=sleeps.append)
+    return DownloadCache(str(tmp_path / 'cache'), Fetcher({}, timeout=30, retries=retries, sleep=sleeps.append))
 
 
 def test_retry_after_is_honoured_for_archives_and_sha256sums(tmp_path, served):
@@ -38,7 +39,8 @@ def test_retry_after_is_honoured_for_archives_and_sha256sums(tmp_path, served):
     path = cache.fetch(NAME, hashlib.sha256(BODY).hexdigest(), ['%s/20240107/%s' % (served.url, NAME)])
     with open(path, 'rb') as handle:
         assert handle.read() == BODY
-    assert sleeps == [3.0, 1.0, 2.0]  # the server's delay, exponential when it names none, the server's again
+    # the server's delay, exponential with jitter when it names none, the server's again
+    assert sleeps[0] == 3.0 and 0.5 <= sleeps[1] < 1.5 and sleeps[2] == 2.0 and len(sleeps) == 3
 
 
 def test_a_cached_archive_remembers_the_mirror_that_served_it(tmp_path, served):
