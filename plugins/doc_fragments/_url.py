@@ -71,7 +71,8 @@ options:
     default: true
   use_netrc:
     description:
-      - Read credentials from C(~/.netrc) when no others are given; each host gets only its own entry.
+      - Read credentials from C(~/.netrc) (or C($NETRC)) for the mirror's host when no others are given;
+        like every credential they are not sent after a redirect to another origin.
     type: bool
     default: true
 '''

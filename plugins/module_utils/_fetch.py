@@ -196,7 +196,8 @@ class Fetcher(object):
         request_url, username, password = split_credentials(url)
         headers = dict(extra_headers or {})
         client_cert = client_key = None
-        if may_send_secrets(given_for, url):
+        trusted = may_send_secrets(given_for, url)
+        if trusted:
             dummy, username, password = split_credentials(given_for)
             if params.get('url_username'):  # explicit options win; user info in the URL fills in the rest
                 username = params.get('url_username')
@@ -211,7 +212,7 @@ class Fetcher(object):
             headers=headers or None, timeout=self.timeout, use_proxy=params.get('use_proxy', True),
             validate_certs=params.get('validate_certs', True), url_username=username, url_password=password,
             force_basic_auth=bool(params.get('force_basic_auth', False) and username), client_cert=client_cert,
-            client_key=client_key, ca_path=params.get('ca_path'), use_netrc=params.get('use_netrc', True),
+            client_key=client_key, ca_path=params.get('ca_path'), use_netrc=trusted and params.get('use_netrc', True),
             http_agent='pbs.python', decompress=False, follow_redirects='none')
 
     def open(self, url, headers=None):

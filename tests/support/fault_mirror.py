@@ -9,8 +9,8 @@ are small callables built by the functions below, for example::
     mirror.program('/b/20240107/asset', then=stall(after=1024, seconds=10))
 
 Every answered request is also kept in ``events`` with its arrival time, so tests can measure the
-backoff between retries. Request headers are never written to the log file (a test greps that file
-for secrets); ``events`` keeps only whether an Authorization header came and whether it matched.
+backoff between retries, and with its request headers (in memory only: they are never written to
+the log file, which a test greps for secrets), so tests see exactly what reached each origin.
 
 Also here: ``make_test_ca`` (a CA and a server certificate for loopback, made with the
 ``cryptography`` package when it is installed, else the ``openssl`` command), ``ForwardingProxy``
@@ -121,7 +121,8 @@ class FaultMirror(MirrorServer):
     def record(self, method, path, status, headers):
         super().record(method, path, status, headers)
         with self._lock:
-            self.events.append(dict(time=time.time(), method=method, path=path, status=status))
+            self.events.append(dict(time=time.time(), method=method, path=path, status=status,
+                                    headers=dict((k.lower(), v) for k, v in headers.items())))
 
     def under(self, prefix):
         """(method, path, status) of every request under ``prefix``, in arrival order."""
@@ -230,6 +231,25 @@ def stall(after=1024, seconds=10.0, data=None):
         body = _body_of(handler, data)
         send(handler, 200, body[:after], content_type='application/gzip', length=len(body))
         handler.server.released.wait(seconds)
+        handler.close_connection = True
+    return step
+
+
+def trickle(interval=0.5, seconds=60.0, data=None):
+    """Send the headers, then one byte of the body every ``interval`` seconds: no single read
+    ever times out, yet the transfer would take hours."""
+    def step(handler):
+        body = _body_of(handler, data)
+        send(handler, 200, b'', content_type='application/gzip', length=len(body))
+        deadline = time.time() + seconds
+        for byte in body:
+            if handler.server.released.wait(interval) or time.time() > deadline:
+                break
+            try:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+            except OSError:
+                break  # the client gave up: what the test wants
         handler.close_connection = True
     return step
 

@@ -176,17 +176,22 @@ class Case(object):
 def requests_for(mirrors, case):
     """What each mirror saw under the case's prefix; ``times`` are the arrival times on the primary.
 
-    ``own`` is what the case's own server saw (``case.server``: an HTTPS mirror, a restarted one).
+    ``own`` is what the case's own server saw (``case.server``: an HTTPS mirror, a restarted one);
+    ``headers`` the request headers each of the two mirrors received, in arrival order.
     """
     server = getattr(case, 'server', None)
+    headers = dict((name, [e['headers'] for e in list(mirror.events) if e['path'].startswith(case.prefix)])
+                   for name, mirror in (('primary', mirrors.primary), ('secondary', mirrors.secondary)))
     return dict(primary=mirrors.primary.under(case.prefix), secondary=mirrors.secondary.under(case.prefix),
+                headers=headers,
                 times=[e['time'] for e in list(mirrors.primary.events) if e['path'].startswith(case.prefix)],
                 own=server.under(case.prefix) if server is not None else [])
 
 
 OPTIONS = ('version', 'build', 'variant', 'target', 'install_root', 'mirror', 'url', 'sha256', 'checksums', 'force',
            'timeout', 'retries', 'headers', 'url_username', 'url_password', 'force_basic_auth', 'validate_certs',
-           'ca_path', 'use_proxy', 'link_dir', 'state', 'delivery', 'cache_dir')
+           'ca_path', 'use_proxy', 'use_netrc', 'client_cert', 'client_key', 'link_dir', 'state', 'delivery',
+           'cache_dir')
 
 
 def write_parallel_play(workdir, per_host, task_names, hostvars=None, module='pbs.python.pbs_python'):
