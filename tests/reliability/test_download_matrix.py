@@ -138,7 +138,7 @@ both = pytest.mark.parametrize('mode', sorted(MODES))
 @pytest.mark.parametrize('name,given', [
     ('cdn-headers', ('authorization', 'x-mirror-token')), ('cdn-userinfo', ('authorization',)),
     ('cdn-password', ('authorization',)), ('cdn-netrc', ('authorization',)),
-])
+], ids=['headers', 'userinfo', 'url_password', 'netrc'])
 def test_secrets_reach_the_mirror_and_never_the_cdn_it_redirects_to(matrix, mirrors, mode, name, given):
     case = matrix['cases'][(name, mode)]
     state = case.failed_state
@@ -166,7 +166,7 @@ def test_https_to_http_redirect_is_refused_and_nothing_is_fetched_in_clear(matri
 
 @both
 @pytest.mark.parametrize('name,phrase', [('to-file', 'redirects to a local file (file:///etc/hostname): refused'),
-                                         ('to-ftp', 'redirects to a ftp: URL: refused')])
+                                         ('to-ftp', 'redirects to a ftp: URL: refused')], ids=['file', 'ftp'])
 def test_redirects_to_other_schemes_name_the_redirect(matrix, old_tree, builds, mode, name, phrase):
     case = matrix['cases'][(name, mode)]
     assert_clean_failure(case, old_tree, [phrase])
