@@ -21,7 +21,7 @@ options:
     description:
       - Socket timeout in seconds for each request; also caps a single backoff wait. From V(1) to V(3600).
       - A transfer slower than 1 KiB/s for this many seconds counts as a timeout too (as curl's
-        C(--speed-limit 1024 --speed-time TIMEOUT)): it is retried and fails over like one, so a mirror
+        C(--speed-limit 1024 --speed-time TIMEOUT)) and is retried and fails over like one, so a mirror
         that trickles bytes cannot hold a play for hours.
     type: int
     default: 30

@@ -108,8 +108,10 @@ class LookupModule(LookupBase):
         self.set_options(var_options=variables, direct=kwargs)
         pins = [pin for term in terms for pin in (term if isinstance(term, list) else [term])]
         try:
+            # As given (the module's spec checks them): a role's "" for "no CA file" must stay "",
+            # not become the current directory as a path-typed lookup option would.
             cache = DownloadCache(self.get_option('cache_dir'), url_fetcher(dict(
-                (name, self.get_option(name)) for name in URL_ARGUMENT_SPEC)))
+                (name, kwargs[name] if name in kwargs else self.get_option(name)) for name in URL_ARGUMENT_SPEC)))
             return lock_entries(pins, self.get_option('mirrors'), self.get_option('targets'), cache.read_text)
         except (InstallError, CacheError, DeliveryError, ValueError) as exc:
             raise AnsibleLookupError('pbs.python.lock: %s' % exc)

@@ -37,9 +37,10 @@ def url_fetcher(options):
     """The hosts' Fetcher for the controller, from URL options as the module takes them.
 
     Validated by the module's own URL_ARGUMENT_SPEC, so defaults and types cannot drift from the
-    hosts'; absent (None) options take the module's defaults.
+    hosts'; absent options (None, or "" as the roles' defaults say "none") take the module's defaults.
     """
-    given = dict((name, value) for name, value in options.items() if name in URL_ARGUMENT_SPEC and value is not None)
+    given = dict((name, value) for name, value in options.items()
+                 if name in URL_ARGUMENT_SPEC and value is not None and value != '')
     result = ArgumentSpecValidator(URL_ARGUMENT_SPEC).validate(given)
     if result.error_messages:
         raise DeliveryError('; '.join(result.error_messages))

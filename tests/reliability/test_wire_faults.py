@@ -363,8 +363,8 @@ def test_checksum_mismatch_is_neither_retried_nor_failed_over(retries, old_tree,
     assert case.failed_state.requests['secondary'] == []
 
 
-@pytest.mark.parametrize('name, phrase', [('negative-retries', 'retries must be 0 or more'),
-                                          ('zero-timeout', 'timeout must be at least 1 second')],
+@pytest.mark.parametrize('name, phrase', [('negative-retries', 'retries must be between 0 and 100'),
+                                          ('zero-timeout', 'timeout must be between 1 and 3600 seconds')],
                          ids=['negative-retries', 'zero-timeout'])
 def test_retries_and_timeout_out_of_range_are_refused_before_any_request(retries, old_tree, name, phrase):
     case = retries[name]
