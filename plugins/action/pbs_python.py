@@ -43,7 +43,8 @@ class ActionModule(ActionBase):
                 local, name, sha256, version, origin = fetch_for_target(args, first['target'])
             except DeliveryError as exc:
                 raise AnsibleActionFail('delivery: controller: %s' % exc)
-            self._make_tmp_path()
+            if self._connection._shell.tmpdir is None:  # the first module run may have made one already
+                self._make_tmp_path()
             remote = self._connection._shell.join_path(self._connection._shell.tmpdir, name)
             self._transfer_file(local, remote)
             self._fixup_perms2((self._connection._shell.tmpdir, remote))

@@ -15,11 +15,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import hashlib
 import inspect
 import os
+import signal
 import socket
 import ssl
+import threading
 import time
 from http.client import HTTPException
 from urllib.error import HTTPError, URLError
@@ -71,6 +74,9 @@ def classify(url, exc):
         return exc
     if isinstance(exc, PolicyError):
         return FetchError(url, str(exc))
+    if isinstance(exc, _Deadline):
+        return FetchError(url, 'no answer within the timeout (connection, TLS and headers); raise timeout if the '
+                               'mirror is slow', transient=True)
     if isinstance(exc, HTTPError):
         hint = {404: 'not found on this mirror', 401: 'authentication required: set url_username/'
                      'url_password or headers', 403: 'access denied by the mirror'}.get(exc.code, exc.reason)
@@ -103,6 +109,34 @@ def _content_length(handle):
         return int(headers.get('Content-Length'))
     except (TypeError, ValueError):
         return None
+
+
+class _Deadline(Exception):
+    """Raised inside a request that did not get its answer (connection, TLS, headers) in time."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds):
+    """Bound the whole wait for an answer, not only each read: a mirror that sends its headers a
+    byte at a time never trips the socket timeout. Uses SIGALRM where that is ours to use (the main
+    thread, no other handler: the module, an action plugin's worker); elsewhere the socket timeout
+    alone applies."""
+    usable = (hasattr(signal, 'setitimer') and threading.current_thread() is threading.main_thread()
+              and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None))
+    if not usable:
+        yield
+        return
+
+    def expired(signum, frame):
+        raise _Deadline()
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
 
 class Response(object):
@@ -238,10 +272,11 @@ class Fetcher(object):
             key = (options['ca_path'], options['validate_certs'], options['client_cert'], options['client_key'])
             try:
                 context = self._shared_tls_context(urls, key)
-                if context is None:
-                    handle = urls.open_url(request_url, **options)
-                else:
-                    handle = urls.Request().open('GET', request_url, context=context, **options)
+                with _deadline(self.timeout):
+                    if context is None:
+                        handle = urls.open_url(request_url, **options)
+                    else:
+                        handle = urls.Request().open('GET', request_url, context=context, **options)
             except HTTPError as exc:
                 if not (300 <= exc.code < 400 and exc.code != 304):
                     raise classify(current, exc)

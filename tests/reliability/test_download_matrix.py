@@ -14,7 +14,9 @@ import os
 
 import pytest
 
-from fault_mirror import FaultMirror, basic, make_test_ca, redirect, server_tls_context, trickle, unavailable
+from fault_mirror import (
+    FaultMirror, basic, make_test_ca, redirect, server_tls_context, slow_headers, trickle, unavailable,
+)
 from reliability_kit import (
     ASSET, TAG, Case, asset_path, assert_clean_failure, assert_converges, run_batch,
 )
@@ -109,6 +111,7 @@ def matrix(tmp_path_factory, mirrors, https_mirror, ca, builds, old_install):
         'to-ftp': (redirect_to('ftp://127.0.0.1/pbs/' + ASSET), pin, {}),
         'trickle-failover': (on_primary(trickle(), failover=True), pin, {}),
         'trickle': (on_primary(trickle(), trickle()), dict(pin, retries=1), {}),
+        'slow-headers': (on_primary(slow_headers(), failover=True), pin, {}),
         'retry-after': (on_primary(unavailable(retry_after=1)), dict(pin, retries=1), {}),
         'query-token': (query_url, dict(pin, url='%s/good/%s/%s?token=%s' % (
             mirrors.primary.url, TAG, ENCODED, SECRETS['query'])), {}),
@@ -189,6 +192,15 @@ def test_a_trickling_mirror_is_retried_then_reported_as_too_slow(matrix, old_tre
     assert_clean_failure(case, old_tree, ['stalled', 'slower than 1024 bytes/s for 2 seconds'])
     assert case.failed_state.requests['primary'] == [('GET', asset_path(case.name), 200)] * 2
     assert_converges(case, builds.new_sha)
+
+
+@both
+def test_headers_sent_a_byte_at_a_time_count_as_a_timeout_and_fail_over(matrix, builds, mode):
+    case = matrix['cases'][('slow-headers', mode)]
+    state = case.failed_state
+    assert not state.failed and state.marker == 'new' and state.receipt['sha256'] == builds.new_sha, state.msg
+    assert state.requests['primary'] == [('GET', asset_path(case.name), 200)]
+    assert state.requests['secondary'] == [('GET', asset_path(case.name), 200)]
 
 
 @both

@@ -254,6 +254,24 @@ def trickle(interval=0.5, seconds=60.0, data=None):
     return step
 
 
+def slow_headers(interval=0.5, seconds=600.0):
+    """Answer the status line and headers one byte every ``interval`` seconds."""
+    def step(handler):
+        head = b'HTTP/1.1 200 OK\r\nContent-Type: application/gzip\r\n' + b'X-Padding: ' + b'x' * 4000 + b'\r\n\r\n'
+        deadline = time.time() + seconds
+        handler.server.record(handler.command, unquote(urlsplit(handler.path).path), 200, handler.headers)
+        for byte in head:
+            if handler.server.released.wait(interval) or time.time() > deadline:
+                break
+            try:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+            except OSError:
+                break
+        handler.close_connection = True
+    return step
+
+
 def hold(event, data=None, timeout=120.0, reached=None):
     """Wait until ``event`` is set (or the mirror stops), then serve the whole body.
 
