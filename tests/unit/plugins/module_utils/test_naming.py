@@ -4,10 +4,9 @@
 """Tests for PBS asset naming, URL building and release-history checks.
 
 The main test replays every Linux/macOS CPython install_only[_stripped] entry of uv's
-download metadata (uv's crates/uv-python/download-metadata.json; the entries are kept unmodified in
-fixtures/uv/, see its README): the pin fields are derived from the
-entry's structured fields only, and the asset name and URL built from them must equal
-the published URL byte for byte.
+download metadata (crates/uv-python/download-metadata.json; its entries are vendored unmodified in
+fixtures/uv/): the pin fields are derived from the entry's structured fields only, and the asset
+name and URL built from them must equal the published URL byte for byte.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type

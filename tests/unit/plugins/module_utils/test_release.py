@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Tests for SHA256SUMS parsing and version resolution against a release.
 
-The SHA256SUMS texts are rebuilt from uv's download metadata
-(uv's crates/uv-python/download-metadata.json, vendored in fixtures/uv/): for one release tag, every entry with that
+The SHA256SUMS texts are rebuilt from uv's download metadata (crates/uv-python/download-metadata.json,
+vendored in fixtures/uv/, which keeps every file of these tags): for one release tag, every entry with that
 ``build`` (all OSes, install_only archives and the .tar.zst full archives uv lists), named as
 in its URL with ``%2B`` decoded to ``+``, with its sha256, in PBS's exact format
 (``src/github.rs``: ``"{digest}  {filename}\\n"``, sorted by file name). uv lists only a
