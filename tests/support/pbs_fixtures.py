@@ -22,7 +22,8 @@ CACHE = os.path.join(os.environ.get('PBS_PYTHON_CACHE', os.path.expanduser('~/.c
 RECIPE = '4'  # bump when the packing recipe changes
 HOST_TRIPLE = 'x86_64-unknown-linux-gnu'
 
-# Tags whose real contents match interpreters found here (see shared/data/uv-download-metadata.json).
+# Tags whose real contents match interpreters found here (uv's download metadata lists them, see
+# tests/unit/plugins/module_utils/fixtures/uv).
 REAL_TAGS = {'3.12.1': '20240107', '3.11.7': '20240107', '3.10.13': '20240224', '3.9.18': '20240224',
              '3.8.18': '20240224', '3.13.0': '20241016'}
 

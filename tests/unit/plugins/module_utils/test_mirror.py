@@ -3,9 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Tests for the mirror builder's core: uv's downloads JSON, and syncing a root from an upstream.
 
-The uv mapping is checked against uv's real download metadata
-(/work/shared/data/uv-download-metadata.json): from nothing but each entry's URL (the asset name and
-tag) and sha256, it must rebuild every field of every install_only entry, and its key.
+The uv mapping is checked against uv's real download metadata (crates/uv-python/download-metadata.json,
+vendored in fixtures/uv/): from nothing but each entry's URL (the asset name and tag) and sha256, it
+must rebuild every field of every install_only entry, and its key.
 The sync tests use a loopback HTTP upstream serving small byte strings under real asset names.
 """
 from __future__ import absolute_import, division, print_function
@@ -30,13 +30,12 @@ from ansible_collections.pbs.python.plugins.module_utils._mirror import (
     ChecksumMismatch, Mirror, MirrorError, check_assets, uv_downloads, uv_entry, uv_platform,
 )
 
+import uv_catalogue
 from mirror_server import MirrorServer
 
-UV_METADATA = '/work/shared/data/uv-download-metadata.json'
 PREFIX = 'https://github.com/astral-sh/python-build-standalone/releases/download/'
 
-with open(UV_METADATA) as _handle:
-    _DATA = json.load(_handle)
+_DATA = uv_catalogue.load()
 
 
 def _install_only_entries():

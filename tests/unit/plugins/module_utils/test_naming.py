@@ -4,15 +4,13 @@
 """Tests for PBS asset naming, URL building and release-history checks.
 
 The main test replays every Linux/macOS CPython install_only[_stripped] entry of uv's
-download metadata (/work/shared/data/uv-download-metadata.json, an unmodified copy of
-uv's crates/uv-python/download-metadata.json): the pin fields are derived from the
-entry's structured fields only, and the asset name and URL built from them must equal
-the published URL byte for byte.
+download metadata (crates/uv-python/download-metadata.json; its entries are vendored unmodified in
+fixtures/uv/): the pin fields are derived from the entry's structured fields only, and the asset
+name and URL built from them must equal the published URL byte for byte.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
 import posixpath
 
 import pytest
@@ -30,7 +28,7 @@ from ansible_collections.pbs.python.plugins.module_utils._naming import (
     version_matches,
 )
 
-UV_METADATA = '/work/shared/data/uv-download-metadata.json'
+import uv_catalogue
 
 # uv's arch family -> the arch part of the PBS triple (x86_64 micro-arch levels are added from
 # the arch variant). Families not listed are spelled the same in both.
@@ -39,10 +37,8 @@ OS_TRIPLE = {'linux': 'unknown-linux-%(libc)s', 'darwin': 'apple-darwin'}
 
 
 def load_entries():
-    with open(UV_METADATA) as handle:
-        data = json.load(handle)
     entries = []
-    for key, entry in sorted(data.items()):
+    for key, entry in sorted(uv_catalogue.load().items()):
         if entry['name'] != 'cpython' or entry['os'] not in ('linux', 'darwin'):
             continue
         basename = posixpath.basename(urlsplit(entry['url']).path)
@@ -223,8 +219,7 @@ def test_parse_version_errors(text):
 
 
 def test_every_install_only_triple_in_the_catalogue_is_a_valid_target():
-    with open(UV_METADATA) as handle:
-        names = [unquote(posixpath.basename(urlsplit(entry['url']).path)) for entry in json.load(handle).values()]
+    names = [unquote(posixpath.basename(urlsplit(entry['url']).path)) for entry in uv_catalogue.load().values()]
     triples = sorted(set(parsed['target'] for parsed in map(parse_asset_name, names) if parsed))
     assert {'x86_64_v3-unknown-linux-musl', 'aarch64-apple-darwin', 'x86_64-pc-windows-msvc-shared'} <= set(triples)
     assert [check_target(triple) for triple in triples] == triples

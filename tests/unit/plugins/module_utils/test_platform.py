@@ -14,7 +14,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import itertools
-import json
 import os
 import re
 import struct
@@ -23,8 +22,9 @@ import pytest
 
 from ansible_collections.pbs.python.plugins.module_utils import _platform
 
+import uv_catalogue
+
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures', 'platform')
-UV_METADATA = '/work/shared/data/uv-download-metadata.json'
 
 # Every Linux/macOS triple in uv's download metadata (cpython entries).
 PUBLISHED = {
@@ -289,10 +289,7 @@ def test_exactly_the_published_triples_are_reachable():
 
 
 def test_published_list_matches_uv_metadata():
-    if not os.path.exists(UV_METADATA):
-        pytest.skip('uv download metadata not available')
-    with open(UV_METADATA) as handle:
-        entries = json.load(handle).values()
+    entries = uv_catalogue.load().values()
     pattern = re.compile(r'/cpython-[^/-]+-([a-z0-9_]+-(?:unknown-linux-[a-z]+|apple-darwin))-')
     triples = set()
     for entry in entries:

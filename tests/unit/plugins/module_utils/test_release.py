@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Tests for SHA256SUMS parsing and version resolution against a release.
 
-The SHA256SUMS texts are rebuilt from uv's download metadata
-(/work/shared/data/uv-download-metadata.json): for one release tag, every entry with that
+The SHA256SUMS texts are rebuilt from uv's download metadata (crates/uv-python/download-metadata.json,
+vendored in fixtures/uv/, which keeps every file of these tags): for one release tag, every entry with that
 ``build`` (all OSes, install_only archives and the .tar.zst full archives uv lists), named as
 in its URL with ``%2B`` decoded to ``+``, with its sha256, in PBS's exact format
 (``src/github.rs``: ``"{digest}  {filename}\\n"``, sorted by file name). uv lists only a
@@ -13,7 +13,6 @@ subset of each release's files, so these are faithful excerpts of the real files
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
 import posixpath
 
 import pytest
@@ -28,11 +27,10 @@ from ansible_collections.pbs.python.plugins.module_utils._release import (
     ResolveError, normalize_sha256, parse_sha256sums, resolve,
 )
 
-UV_METADATA = '/work/shared/data/uv-download-metadata.json'
-TAGS = ('20220227', '20240107', '20240909', '20250317', '20251031', '20260325', '20260814')
+import uv_catalogue
 
-with open(UV_METADATA) as _handle:
-    _DATA = json.load(_handle)
+TAGS = uv_catalogue.RELEASE_TAGS  # the vendored catalogue keeps every file of these releases
+_DATA = uv_catalogue.load()
 
 
 def release_files(tag):

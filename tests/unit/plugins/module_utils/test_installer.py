@@ -1,0 +1,244 @@
+# -*- coding: utf-8 -*-
+# Copyright: pbs.python contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The installer's policy without Ansible: a fake mirror, a temporary install root, real archives.
+
+The fake replaces only the transport (``Fetcher.open``), so the real retry and failover policy,
+SHA256SUMS parsing and pin resolution run, and every URL asked for is recorded: "no network" is
+checked as zero requests. Archives are real tar.gz files in PBS layout holding a stand-in
+interpreter (tests/support/tiny_archives.py), so extraction, the sha256 check, the swap, the
+receipt and the interpreter probe are the real ones, in milliseconds.
+"""
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+
+import pytest
+
+from ansible_collections.pbs.python.plugins.module_utils._installer import Request  # the pin
+from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError, Fetcher
+from ansible_collections.pbs.python.plugins.module_utils._installer import ChecksumMismatch, InstallError, Installer
+from ansible_collections.pbs.python.plugins.module_utils._naming import asset_url, sums_url
+
+import tiny_archives
+
+TARGET = 'x86_64-unknown-linux-gnu'
+BUILD = '20260814'
+M1, M2 = 'https://m1.example/pbs', 'https://m2.example/pbs'
+
+
+def asset(version, target=TARGET):
+    return 'cpython-%s+%s-%s-install_only_stripped.tar.gz' % (version, BUILD, target)
+
+
+ARCHIVES = dict((version, tiny_archives.interpreter_archive(version, marker='good'))
+                for version in ('3.12.14', '3.11.16'))
+
+
+class FakeMirrors(Fetcher):
+    """Serves ``files`` (URL -> bytes); anything else is a 404. Records every URL opened."""
+
+    def __init__(self, files=None):
+        super(FakeMirrors, self).__init__({}, timeout=1, retries=2)
+        self.files = dict(files or {})
+        self.calls = []
+
+    def open(self, url):
+        self.calls.append(url)
+        if url not in self.files:
+            raise FetchError(url, 'HTTP 404 (not found on this mirror)', status=404)
+        return io.BytesIO(self.files[url])
+
+    def publish(self, mirror, archives):
+        """Lay out ``archives`` (asset -> bytes) under ``mirror`` with their SHA256SUMS, as upstream does."""
+        for name, data in archives.items():
+            self.files[asset_url(mirror, BUILD, name)] = data
+        self.files[sums_url(mirror, BUILD)] = ''.join(
+            '%s  %s\n' % (hashlib.sha256(archives[name]).hexdigest(), name) for name in sorted(archives)).encode()
+
+
+def run(argv):
+    """The module's interpreter probe (``_host.interpreter_runner``) without an AnsibleModule."""
+    env = dict(os.environ, PYTHONHOME='', PYTHONPATH='')
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture
+def host(tmp_path):
+    """An install root and a link directory that do not exist yet."""
+    return str(tmp_path / 'root'), str(tmp_path / 'bin')
+
+
+def installer(host, fetcher, check_mode=False):
+    root, link_dir = host
+    return Installer(root=root, target=TARGET, link_dir=link_dir, fetcher=fetcher, check_mode=check_mode, run=run)
+
+
+def present(host, fetcher, check_mode=False, **pin):
+    """What the module does for state=present: validate the pin for the target, then install."""
+    request = Request(pin.pop('version', '3.12.14'), BUILD, mirrors=pin.pop('mirrors', [M1]), **pin)
+    request.check(TARGET)
+    return installer(host, fetcher, check_mode).present(request)
+
+
+def upstream(versions=('3.12.14', '3.11.16'), mirror=M1):
+    fake = FakeMirrors()
+    fake.publish(mirror, dict((asset(v), ARCHIVES[v]) for v in versions))
+    return fake
+
+
+def snapshot(path):
+    """Every entry under ``path`` with its kind and content (links: their target): "untouched" made checkable."""
+    found = {}
+    for top, dirs, files in os.walk(path):
+        for name in dirs + files:
+            full = os.path.join(top, name)
+            if os.path.islink(full):
+                found[full] = ('link', os.readlink(full))
+            elif os.path.isdir(full):
+                found[full] = ('dir', oct(os.stat(full).st_mode))
+            else:
+                with open(full, 'rb') as handle:
+                    found[full] = ('file', oct(os.stat(full).st_mode), handle.read())
+    return found
+
+
+def test_fresh_install_writes_the_tree_receipt_build_file_and_links(host):
+    root, link_dir = host
+    fake = upstream()
+    result = present(host, fake, default=True)
+    path = os.path.join(root, asset('3.12.14')[:-len('.tar.gz')])
+    digest = hashlib.sha256(ARCHIVES['3.12.14']).hexdigest()
+    url = asset_url(M1, BUILD, asset('3.12.14'))
+    assert result['changed'] and result['path'] == path and result['sha256'] == digest
+    assert fake.calls == [sums_url(M1, BUILD), url]
+    with open(os.path.join(path, 'PBS_RECEIPT.json')) as handle:
+        receipt = json.load(handle)
+    assert {k: receipt[k] for k in ('version', 'build', 'target', 'variant', 'freethreaded', 'sha256', 'url')} == dict(
+        version='3.12.14', build=BUILD, target=TARGET, variant='install_only_stripped', freethreaded=False,
+        sha256=digest, url=url)
+    with open(os.path.join(path, 'BUILD')) as handle:
+        assert handle.read() == BUILD  # uv's marker: the tag, no newline
+    with open(os.path.join(path, 'MARKER')) as handle:
+        assert handle.read() == 'good\n'
+    python = os.path.join(path, 'bin', 'python3.12')
+    assert os.readlink(os.path.join(link_dir, 'python3.12')) == python
+    assert os.readlink(os.path.join(link_dir, 'python3')) == python
+    assert run([os.path.join(link_dir, 'python3')])[1] == '3.12.14\n'
+    assert sorted(os.listdir(root)) == ['.lock', os.path.basename(path)]  # no staging or trash left
+
+
+def test_second_present_is_a_no_op_without_a_single_request(host):
+    present(host, upstream(), default=True)
+    before = snapshot(host[0])
+    idle = upstream()
+    result = present(host, idle, default=True)
+    assert result['changed'] is False and result['version'] == '3.12.14'
+    assert idle.calls == []
+    assert snapshot(host[0]) == before
+
+
+def test_minor_pin_resolves_the_newest_patch_from_sha256sums(host):
+    fake = upstream()
+    fake.publish(M1, {asset('3.12.14'): ARCHIVES['3.12.14'], asset('3.11.16'): ARCHIVES['3.11.16'],
+                      asset('3.12.14', 'aarch64-unknown-linux-gnu'): b'another target',
+                      asset('3.12.13'): b'an older patch, never fetched'})
+    result = present(host, fake, version='3.12')
+    assert result['changed'] and result['version'] == '3.12.14'
+    assert result['sha256'] == hashlib.sha256(ARCHIVES['3.12.14']).hexdigest()
+    assert fake.calls == [sums_url(M1, BUILD), asset_url(M1, BUILD, asset('3.12.14'))]
+    # Installed, the X.Y pin is settled by the receipt: no SHA256SUMS read again.
+    idle = upstream()
+    assert present(host, idle, version='3.12')['changed'] is False
+    assert idle.calls == []
+
+
+def test_minor_pin_the_build_lacks_names_the_versions_it_has(host):
+    fake = upstream()
+    with pytest.raises(InstallError, match='versions it has: 3.11.16, 3.12.14'):
+        present(host, fake, version='3.13')
+    assert fake.calls == [sums_url(M1, BUILD)]
+    assert os.listdir(host[0]) == ['.lock']
+
+
+def test_checksum_mismatch_installs_nothing(host):
+    fake = upstream()
+    fake.files[asset_url(M1, BUILD, asset('3.12.14'))] = tiny_archives.interpreter_archive('3.12.14', marker='evil')
+    with pytest.raises(ChecksumMismatch, match='Nothing was installed'):
+        present(host, fake)
+    assert os.listdir(host[0]) == ['.lock']  # the staging tree went with the error
+    assert not os.path.exists(host[1])
+
+
+def test_checksum_mismatch_leaves_the_existing_install_untouched(host):
+    present(host, upstream(), default=True)
+    before = snapshot(os.path.dirname(host[0]))
+    fake = upstream(versions=('3.11.16',))
+    tampered = tiny_archives.interpreter_archive('3.12.14', marker='evil')
+    fake.files[asset_url(M1, BUILD, asset('3.12.14'))] = tampered
+    fake.files[asset_url(M2, BUILD, asset('3.12.14'))] = tampered
+    pinned = hashlib.sha256(ARCHIVES['3.12.14']).hexdigest()
+    # force: reinstall over the working tree; the pinned digest settles the asset without SHA256SUMS.
+    with pytest.raises(ChecksumMismatch):
+        present(host, fake, sha256=pinned, force=True, default=True, mirrors=[M1, M2])
+    assert fake.calls == [asset_url(M1, BUILD, asset('3.12.14'))]  # a pin is a pin: never tried elsewhere
+    assert snapshot(os.path.dirname(host[0])) == before
+
+
+def test_a_404_mirror_fails_over_to_the_next(host):
+    fake = upstream(mirror=M2)
+    result = present(host, fake, mirrors=[M1, M2])
+    url = asset_url(M2, BUILD, asset('3.12.14'))
+    assert result['changed'] and result['url'] == url
+    # A 404 is not retried on the same mirror (retries=2): each URL of M1 is asked exactly once.
+    assert fake.calls == [sums_url(M1, BUILD), sums_url(M2, BUILD), asset_url(M1, BUILD, asset('3.12.14')), url]
+    with open(os.path.join(result['path'], 'PBS_RECEIPT.json')) as handle:
+        assert json.load(handle)['url'] == url  # the receipt names the mirror that served the bytes
+
+
+def test_every_mirror_404_names_the_fix_and_installs_nothing(host):
+    fake = FakeMirrors()
+    pinned = hashlib.sha256(ARCHIVES['3.12.14']).hexdigest()
+    with pytest.raises(InstallError) as info:
+        present(host, fake, sha256=pinned, mirrors=[M1, M2])
+    message = str(info.value)
+    assert 'every mirror failed' in message and 'check that the mirror carries build %s' % BUILD in message
+    assert 'Nothing was installed' in message
+    assert fake.calls == [asset_url(M1, BUILD, asset('3.12.14')), asset_url(M2, BUILD, asset('3.12.14'))]
+    assert os.listdir(host[0]) == ['.lock']
+
+
+def test_absent_removes_the_install_and_its_links_only(host):
+    root, link_dir = host
+    present(host, upstream(), default=True)
+    kept = present(host, upstream(), version='3.11.16')
+    os.symlink('/usr/bin/python3', os.path.join(link_dir, 'python'))  # not ours: stays
+    fake = FakeMirrors()
+    removed = os.path.join(root, asset('3.12.14')[:-len('.tar.gz')])
+    result = installer(host, fake).absent('3.12', BUILD, None, None)
+    assert result['changed'] and result['removed'] == [removed]
+    assert result['links'] == {os.path.join(link_dir, 'python3'): None, os.path.join(link_dir, 'python3.12'): None}
+    assert sorted(os.listdir(link_dir)) == ['python', 'python3.11']
+    assert sorted(os.listdir(root)) == ['.lock', os.path.basename(kept['path'])]
+    assert fake.calls == []
+    again = installer(host, fake).absent('3.12', BUILD, None, None)
+    assert again['changed'] is False and again['removed'] == []
+
+
+def test_check_mode_makes_no_request_and_writes_nothing(host, tmp_path):
+    fake = upstream()
+    result = present(host, fake, check_mode=True, version='3.12', default=True)
+    assert result['changed'] and result['version'] == '3.12.*'  # the patch is only known from SHA256SUMS
+    assert fake.calls == []
+    assert os.listdir(str(tmp_path)) == []
+    # Installed, check mode reports a planned removal and removes nothing.
+    present(host, upstream(), default=True)
+    before = snapshot(str(tmp_path))
+    result = installer(host, fake, check_mode=True).absent('3.12.14', BUILD, None, None)
+    assert result['changed'] and len(result['removed']) == 1
+    assert fake.calls == []
+    assert snapshot(str(tmp_path)) == before
