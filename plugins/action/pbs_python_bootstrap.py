@@ -25,7 +25,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.pbs.python.plugins.module_utils._archive import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS
-from ansible_collections.pbs.python.plugins.module_utils._install_root import RECEIPT, VERSION_PROBE
+from ansible_collections.pbs.python.plugins.module_utils._install_root import RECEIPT
 from ansible_collections.pbs.python.plugins.module_utils._naming import check_target, interpreter_name, parse_version
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 from ansible_collections.pbs.python.plugins.plugin_utils._delivery import DeliveryError, fetch_for_target
@@ -34,8 +34,9 @@ MODULE = 'pbs.python.pbs_python'
 # Options the module needs on the host; mirrors, URL options and credentials stay on the controller.
 HOST_OPTIONS = ('version', 'build', 'variant', 'freethreaded', 'sha256', 'checksums', 'strict_checksums',
                 'install_root', 'link_dir', 'default', 'force', 'externally_managed')
-# Stand-in scripts and foreign binaries may answer a version probe; only a real 3.8+ Python prints this.
+# Stand-in scripts and foreign binaries may answer a version probe; only a Python that can run the module prints this.
 _RUNS_MODULES = 'pbs-python-runs-modules'
+_RUNS_CHECK = "import sys; print('%s' if sys.version_info >= (3, 8) else '')" % _RUNS_MODULES
 _HOST_PROBE = ("uname -s; uname -m; head -c 65536 /bin/sh | od -An -v -tx1 | tr -d ' \\n'; echo; "
                "grep -m2 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null; true")
 ARGUMENT_SPEC = dict(
@@ -90,11 +91,10 @@ class ActionModule(ActionBase):
 
     def _installed_interpreter(self, root):
         """An interpreter of an earlier install under ``root`` that can run the module, or None."""
-        check = "import sys; print('%s' if sys.version_info >= (3, 8) else '')" % _RUNS_MODULES
         rc, out, dummy = self._raw(
             'for r in %s/*/%s; do p="${r%%/*}/bin/python"; if [ "$("$p" -I -S -c %s 2>/dev/null)" = %s ]; '
-            'then echo "$p"; break; fi; done; true' % (shlex.quote(root.rstrip('/')), RECEIPT, shlex.quote(check),
-                                                       _RUNS_MODULES))
+            'then echo "$p"; break; fi; done; true' % (shlex.quote(root.rstrip('/')), RECEIPT,
+                                                       shlex.quote(_RUNS_CHECK), _RUNS_MODULES))
         return (out.strip() or None) if rc == 0 else None
 
     def _module(self, module_args, task_vars, python):
@@ -134,7 +134,7 @@ class ActionModule(ActionBase):
             self._transfer_file(local, remote)
             self._fixup_perms2((shell.tmpdir, remote), execute=False)
             python = '%s/python/bin/%s' % (unpacked, interpreter_name(version, args['freethreaded']))
-            rc, out, err = self._raw(self._unpack_script(remote, sha256, unpacked, python, version))
+            rc, out, err = self._raw(self._unpack_script(remote, sha256, unpacked, python))
             if rc != 0:
                 raise AnsibleActionFail('pbs_python_bootstrap on the host failed (rc %d): %s'
                                         % (rc, (err or out).strip()))
@@ -155,7 +155,7 @@ class ActionModule(ActionBase):
         return result
 
     @staticmethod
-    def _unpack_script(archive, sha256, dest, python, version):
+    def _unpack_script(archive, sha256, dest, python):
         """Verify the archive again on the host and unpack a temporary copy whose interpreter runs the module.
 
         Nothing this step writes can land outside ``dest``, a fresh directory in the private (0700)
@@ -179,8 +179,8 @@ class ActionModule(ActionBase):
             'mkdir "$dest"',
             'log=$(gzip -dc "$archive" | head -c %d | tar -xf - -C "$dest" --no-same-owner --no-same-permissions '
             '2>&1) || :' % limit,
-            'if [ "$(%s -I -S -c %s 2>&1)" != %s ]; then echo "the interpreter of the archive does not run on this '
-            'host: is the target right for it, and does the remote temp directory (remote_tmp) allow running '
-            'programs? tar said: $(printf "%%s" "$log" | tail -n 5)" >&2; exit 4; fi'
-            % (q(python), q(VERSION_PROBE), q(version)),
+            'if [ "$(%s -I -S -c %s 2>&1)" != %s ]; then echo "the interpreter of the archive cannot run the '
+            'installer on this host: is the target right for it, and does the remote temp directory (remote_tmp) '
+            'allow running programs? tar said: $(printf "%%s" "$log" | tail -n 5)" >&2; exit 4; fi'
+            % (q(python), q(_RUNS_CHECK), _RUNS_MODULES),
         ])

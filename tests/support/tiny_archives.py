@@ -59,7 +59,7 @@ def interpreter_members(version='3.12.1', marker='old', pad=0, seed=b'', runs=No
     script = ('#!/bin/sh\n# stand-in for CPython %s: answers the version probe of pbs_python\n'
               % version).encode()
     if runs:
-        script += ('case "$*" in *version_info*) ;; *) exec %s "$@" ;; esac\n' % runs).encode()
+        script += ('case "$*" in *"\'candidate\': \'rc\'"*) ;; *) exec %s "$@" ;; esac\n' % runs).encode()
     script += ('echo %s\n' % version).encode()
     members = [
         entry('python/', tarfile.DIRTYPE, mode=0o755),
