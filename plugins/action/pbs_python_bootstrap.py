@@ -179,8 +179,8 @@ class ActionModule(ActionBase):
             'mkdir "$dest"',
             'log=$(gzip -dc "$archive" | head -c %d | tar -xf - -C "$dest" --no-same-owner --no-same-permissions '
             '2>&1) || :' % limit,
-            'if [ "$(%s -I -S -c %s 2>&1)" != %s ]; then echo "the interpreter of the archive cannot run the '
-            'installer on this host: is the target right for it, and does the remote temp directory (remote_tmp) '
-            'allow running programs? tar said: $(printf "%%s" "$log" | tail -n 5)" >&2; exit 4; fi'
-            % (q(python), q(_RUNS_CHECK), _RUNS_MODULES),
+            'if [ "$(%s -I -S -c %s 2>&1)" != %s ]; then said=$(printf "%%s" "$log" | tail -n 5); echo "the '
+            'interpreter of the archive cannot run the installer on this host: is the target right for it, and '
+            'does the remote temp directory (remote_tmp) allow running programs?${said:+ tar said: $said}" >&2; '
+            'exit 4; fi' % (q(python), q(_RUNS_CHECK), _RUNS_MODULES),
         ])

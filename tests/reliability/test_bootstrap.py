@@ -103,3 +103,4 @@ def test_bootstrap_refuses_an_archive_whose_interpreter_cannot_run_the_installer
                                           'is the target right for it', 'remote_tmp'])
     assert os.listdir(refused['remote_tmp']) == []
     assert_converges(case, refused['good_sha'])
+
