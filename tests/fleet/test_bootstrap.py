@@ -112,8 +112,9 @@ def test_a_hostile_archive_is_refused_by_the_module_on_a_host_without_python(tmp
             'mirror': ['file://%s' % (tmp_path / 'mirror')], 'cache_dir': str(tmp_path / 'cache')}}]}]
     run = run_playbook(play, str(tmp_path / 'work'), inventory=os.path.join(state, 'inventory.yml'))
     assert run.rc == 0, run.output
-    result = run.result('hostile')
-    assert result['failed'], result
+    entry = [r for r in run.results if r['task'] == 'hostile'][0]
+    result = entry['result']
+    assert entry['status'] == 'failed', result
     assert 'unusable archive: archive member python/lib/escape is a symlink to' in result['msg'], result['msg']
     assert 'leaves the install directory. Nothing was installed' in result['msg'], result['msg']
     assert installed() == before  # an earlier install (if any) untouched, nothing new
