@@ -106,6 +106,12 @@ class ActionModule(ActionBase):
         del tmp
         validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         target = self._target(args)
+        try:  # one remote temp dir (the module runs make it too, unless pipelining), always removed
+            return self._finish(result, self._install(args, target, task_vars), args)
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+
+    def _install(self, args, target, task_vars):
         host_args = dict((key, args[key]) for key in HOST_OPTIONS if args.get(key) is not None)
         host_args['target'] = target
         python = self._installed_interpreter(args['install_root'])
@@ -113,11 +119,10 @@ class ActionModule(ActionBase):
             # The module answers from the receipts, without network; it asks for the archive only when needed.
             answer = self._module(dict(host_args, delivery='controller'), task_vars, python)
             if not answer.pop('needs_archive', False):
-                return self._finish(result, answer, args)
+                return answer
         if self._task.check_mode:
-            result.update(python=None, path=None, version=args['version'], build=args['build'], target=target,
-                          sha256=None, url=None, changed=True)
-            return result
+            return dict(python=None, path=None, version=args['version'], build=args['build'], target=target,
+                        sha256=None, url=None, changed=True)
         try:
             if parse_version(args['version'])[:2] < (3, 8):
                 raise AnsibleActionFail('bootstrap runs the installer on the pinned interpreter, which needs Python '
@@ -126,11 +131,11 @@ class ActionModule(ActionBase):
         except (DeliveryError, ValueError) as exc:
             raise AnsibleActionFail('pbs_python_bootstrap: %s' % exc)
         shell = self._connection._shell
-        unpacked = None
-        try:
+        if shell.tmpdir is None:
             self._make_tmp_path()
-            remote = shell.join_path(shell.tmpdir, name)
-            unpacked = shell.join_path(shell.tmpdir, 'interpreter')
+        remote = shell.join_path(shell.tmpdir, name)
+        unpacked = shell.join_path(shell.tmpdir, 'interpreter')
+        try:
             self._transfer_file(local, remote)
             self._fixup_perms2((shell.tmpdir, remote), execute=False)
             python = '%s/python/bin/%s' % (unpacked, interpreter_name(version, args['freethreaded']))
@@ -138,13 +143,10 @@ class ActionModule(ActionBase):
             if rc != 0:
                 raise AnsibleActionFail('pbs_python_bootstrap on the host failed (rc %d): %s'
                                         % (rc, (err or out).strip()))
-            answer = self._module(dict(host_args, _src=remote, _origin=origin, sha256=sha256, version=version),
-                                  task_vars, python)
-        finally:
-            if unpacked:  # made as the become user: removed as that user (rm -rf never follows its links)
-                self._raw('rm -rf %s' % shlex.quote(unpacked))
-            self._remove_tmp_path(shell.tmpdir)
-        return self._finish(result, answer, args)
+            return self._module(dict(host_args, _src=remote, _origin=origin, sha256=sha256, version=version),
+                                task_vars, python)
+        finally:  # unpacked as the become user: removed as that user (rm -rf never follows its links)
+            self._raw('rm -rf %s' % shlex.quote(unpacked))
 
     @staticmethod
     def _finish(result, answer, args):

@@ -20,7 +20,9 @@ import pytest
 
 import tiny_archives
 from fault_mirror import serve
-from reliability_kit import Case, asset_path, assert_clean_failure, assert_converges, run_batch, tree
+from reliability_kit import (
+    Case, asset_path, assert_clean_failure, assert_converges, marker, play, run_batch, task_args, tree,
+)
 
 BOOTSTRAP = 'pbs.python.pbs_python_bootstrap'
 # The archive bomb is left out: the system tar would first write its 4 GiB (the module's cap) to the temp dir.
@@ -45,7 +47,7 @@ def refused(tmp_path_factory, mirrors, old_install):
         handle.write('a file outside the install root that a hardlink member aims at\n')
     before = tree(outside)
     remote_tmp = str(workdir / 'remote-tmp')
-    env = {'ANSIBLE_REMOTE_TMP': remote_tmp}
+    env = {'ANSIBLE_REMOTE_TMP': remote_tmp, 'ANSIBLE_PIPELINING': '0'}  # module runs make remote temp dirs too
     good = tiny_archives.interpreter_archive(marker='new', runs=sys.executable)
     good_sha = tiny_archives.sha256(good)
 
@@ -60,11 +62,13 @@ def refused(tmp_path_factory, mirrors, old_install):
     module = dict(('mod-' + kind, Case('mod-' + kind, serving(archives[kind]),
                                        dict(sha256=tiny_archives.sha256(archives[kind])))) for kind in KINDS)
     run_batch(workdir / 'module', mirrors, list(module.values()), old_install, rerun=False, env=env)
-    boot = dict((kind, Case('boot-' + kind, serving(data), dict(sha256=tiny_archives.sha256(data)), fix=fix,
-                            rerun=dict(sha256=good_sha)))
+    cache = str(workdir / 'cache')  # the controller's: this batch's own, so every download is seen
+    boot = dict((kind, Case('boot-' + kind, serving(data), dict(sha256=tiny_archives.sha256(data), cache_dir=cache),
+                            fix=fix, rerun=dict(sha256=good_sha)))
                 for kind, data in archives.items())
     run_batch(workdir / 'boot', mirrors, list(boot.values()), old_install, env=env, module=BOOTSTRAP)
-    yield dict(module=module, boot=boot, good_sha=good_sha, remote_tmp=remote_tmp, workdir=str(workdir))
+    yield dict(module=module, boot=boot, good_sha=good_sha, remote_tmp=remote_tmp, workdir=str(workdir), env=env,
+               cache=cache)
     assert tree(outside) == before
 
 
@@ -104,3 +108,22 @@ def test_bootstrap_refuses_an_archive_whose_interpreter_cannot_run_the_installer
     assert os.listdir(refused['remote_tmp']) == []
     assert_converges(case, refused['good_sha'])
 
+
+
+def test_bootstrap_replaces_a_build_that_its_earlier_install_was_asked_about(refused, mirrors, tmp_path):
+    """The earlier install's interpreter answers first (needs the archive), then the unpacked copy installs."""
+    case = refused['boot']['dotdot']  # holds the good build since its rerun
+    newer = tiny_archives.interpreter_archive(marker='newer', runs=sys.executable)
+    mirrors.primary.reset()
+    mirrors.primary.program(asset_path(case.name), then=serve(newer, 'application/gzip'))
+    try:
+        args = task_args(case.root, case.mirror, sha256=tiny_archives.sha256(newer), cache_dir=refused['cache'])
+        run = play(tmp_path, [{'name': 'boot', BOOTSTRAP: args}], env=refused['env'])
+    finally:
+        mirrors.clear()
+    assert run.rc == 0, run.output
+    result = run.result('boot')
+    assert result['changed'] and result['sha256'] == tiny_archives.sha256(newer), result
+    assert marker(case.root) == 'newer'
+    assert mirrors.primary.under(case.prefix) == [('GET', asset_path(case.name), 200)]
+    assert os.listdir(refused['remote_tmp']) == []  # one temp dir for the module runs and the archive, removed
