@@ -64,7 +64,7 @@ ARGUMENT_SPEC = dict(
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = False  # the temp dir is made only when an archive must be sent
+    TRANSFERS_FILES = False  # a remote temp dir is made only when the module runs or an archive is sent
     _requires_connection = True
 
     def _raw(self, command):
@@ -160,12 +160,13 @@ class ActionModule(ActionBase):
     def _unpack_script(archive, sha256, dest, python):
         """Verify the archive again on the host and unpack a temporary copy whose interpreter runs the module.
 
-        Nothing this step writes can land outside ``dest``, a fresh directory in the private (0700)
-        remote temp directory: without -P/--absolute-names, tar (GNU, BusyBox, bsdtar) makes absolute
-        member names and hard-link targets relative to ``dest`` and drops '..' ones; GNU tar creates a
-        symlink whose target is absolute or holds '..' only after every other member (a placeholder
-        until then) and BusyBox skips such links, so no member is written through one;
-        --no-same-owner, --no-same-permissions and umask 077 keep foreign owners and loose modes out;
+        Nothing this step writes can land outside ``dest``, a fresh directory in Ansible's remote temp
+        directory (made with umask 077): without -P/--absolute-names, tar (GNU, BusyBox, bsdtar) makes
+        absolute member names and hard-link targets relative to ``dest`` and drops '..' ones; GNU tar
+        creates a symlink whose target is absolute or holds '..' only after every other member (a
+        placeholder until then) and BusyBox skips such links (unless EXTRACT_UNSAFE_SYMLINKS, unset
+        here), so no member is written through one; --no-same-owner, --no-same-permissions and umask
+        077 keep foreign owners and loose modes out;
         ``head -c`` caps the unpacked stream at the module's own limits. tar's exit status is not
         trusted either way: members it refused are the module's to refuse, with its own message, when
         it extracts the archive again under its full rules.
@@ -173,7 +174,7 @@ class ActionModule(ActionBase):
         q = shlex.quote
         limit = DEFAULT_MAX_BYTES + DEFAULT_MAX_MEMBERS * 3 * 512  # file bytes plus headers and padding
         return '; '.join([
-            'set -e', 'umask 077', 'archive=%s' % q(archive), 'dest=%s' % q(dest),
+            'set -e', 'umask 077', 'unset EXTRACT_UNSAFE_SYMLINKS', 'archive=%s' % q(archive), 'dest=%s' % q(dest),
             'sum=$( (sha256sum "$archive" 2>/dev/null || shasum -a 256 "$archive" 2>/dev/null '
             '|| openssl dgst -sha256 -r "$archive") | cut -d" " -f1)',
             '[ "$sum" = %s ] || { echo "checksum mismatch: expected sha256 %s, got $sum; nothing was installed" >&2; '
