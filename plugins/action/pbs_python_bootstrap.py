@@ -1,14 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: pbs.python contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Install a pinned build on a host that has no Python at all, with raw commands only.
+"""Install a pinned build on a host that has no Python at all: get an interpreter there, then run the module on it.
 
 Minimal images and golden-image builds start without Python, so no module can run there. This
-action reads the host's loader, uname and cpuinfo with shell commands, feeds them to the same
-pure detection functions the module uses, resolves and verifies the archive on the controller,
-copies it over the connection, checks its sha256 again with whatever the host has, extracts it
-with tar into a staging directory and renames it into place with the same receipt and BUILD
-file the module writes. Afterwards the module and every other module can run on the result.
+action only gets *an* interpreter onto the host; the install itself is the module's, so one lock,
+one extraction rule set, one relocation and one receipt format apply to every install. The host's
+target comes from its loader, uname and cpuinfo, read with raw commands and fed to the module's own
+detection. A PBS interpreter already under ``install_root`` runs the module, which answers from
+its receipts: a host that has the build receives nothing. Otherwise the controller resolves and
+verifies the archive, copies it to the host's remote temp directory, unpacks it there with the
+system tar just to get a runnable interpreter, and that interpreter runs ``pbs.python.pbs_python``
+on the same archive (``_src``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,27 +19,24 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import binascii
-import inspect
-import json
 import shlex
-import time
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.pbs.python.plugins.module_utils import _build_prefix
-from ansible_collections.pbs.python.plugins.module_utils._install_root import (
-    VERSION_PROBE, BUILD_FILE, RECEIPT, STAGING_PREFIX,
-)
-from ansible_collections.pbs.python.plugins.module_utils._naming import (
-    asset_name, check_target, install_dir_name, interpreter_name, version_matches,
-)
+from ansible_collections.pbs.python.plugins.module_utils._archive import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS
+from ansible_collections.pbs.python.plugins.module_utils._install_root import RECEIPT
+from ansible_collections.pbs.python.plugins.module_utils._naming import check_target, interpreter_name, parse_version
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 from ansible_collections.pbs.python.plugins.plugin_utils._delivery import DeliveryError, fetch_for_target
 
-# The host has no Python but the one just unpacked: it runs the module's own relocation code.
-RELOCATE = inspect.getsource(_build_prefix) + '\nimport sys\nrelocate(sys.argv[1], sys.argv[2])\n'
-
+MODULE = 'pbs.python.pbs_python'
+# Options the module needs on the host; mirrors, URL options and credentials stay on the controller.
+HOST_OPTIONS = ('version', 'build', 'variant', 'freethreaded', 'sha256', 'checksums', 'strict_checksums',
+                'install_root', 'link_dir', 'default', 'force', 'externally_managed')
+# Stand-in scripts and foreign binaries may answer a version probe; only a Python that can run the module prints this.
+_RUNS_MODULES = 'pbs-python-runs-modules'
+_RUNS_CHECK = "import sys; print('%s' if sys.version_info >= (3, 8) else '')" % _RUNS_MODULES
 _HOST_PROBE = ("uname -s; uname -m; head -c 65536 /bin/sh | od -An -v -tx1 | tr -d ' \\n'; echo; "
                "grep -m2 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null; true")
 ARGUMENT_SPEC = dict(
@@ -64,7 +64,7 @@ ARGUMENT_SPEC = dict(
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = False  # the temp dir is made only when an archive must be sent
+    TRANSFERS_FILES = False  # a remote temp dir is made only when the module runs or an archive is sent
     _requires_connection = True
 
     def _raw(self, command):
@@ -89,96 +89,101 @@ class ActionModule(ActionBase):
         except ValueError as exc:
             raise AnsibleActionFail(str(exc))
 
-    def _installed(self, root, pin, target):
-        """(path, receipt) of a working install of the pin already on the host, or None: no network."""
-        rc, out, dummy = self._raw('for f in %s/*/%s; do [ -f "$f" ] && cat "$f" && echo; done; true'
-                                   % (shlex.quote(root.rstrip('/')), RECEIPT))
-        decoder, pos, text = json.JSONDecoder(), 0, out.strip()
-        while pos < len(text):
-            try:
-                receipt, pos = decoder.raw_decode(text, pos)
-            except ValueError:
-                return None
-            while pos < len(text) and text[pos].isspace():
-                pos += 1
-            if (receipt.get('target') == target and receipt.get('build') == pin['build']
-                    and receipt.get('variant') == pin['variant']
-                    and bool(receipt.get('freethreaded')) == pin['freethreaded']
-                    and version_matches(pin['version'], receipt.get('version', '0.0'))
-                    and pin['sha256'] in (None, receipt.get('sha256'))):
-                path = '%s/%s' % (root.rstrip('/'), install_dir_name(asset_name(
-                    receipt['version'], receipt['build'], target, receipt['variant'], receipt['freethreaded'])))
-                python = '%s/bin/%s' % (path, interpreter_name(receipt['version'], receipt['freethreaded']))
-                rc, out, dummy = self._raw('%s -I -S -c %s' % (shlex.quote(python), shlex.quote(VERSION_PROBE)))
-                if rc == 0 and out.strip() == receipt['version']:
-                    return path, receipt
-        return None
+    def _installed_interpreter(self, root):
+        """An interpreter of an earlier install under ``root`` that can run the module, or None."""
+        rc, out, dummy = self._raw(
+            'for r in %s/*/%s; do p="${r%%/*}/bin/python"; if [ "$("$p" -I -S -c %s 2>/dev/null)" = %s ]; '
+            'then echo "$p"; break; fi; done; true' % (shlex.quote(root.rstrip('/')), RECEIPT,
+                                                       shlex.quote(_RUNS_CHECK), _RUNS_MODULES))
+        return (out.strip() or None) if rc == 0 else None
+
+    def _module(self, module_args, task_vars, python):
+        return self._execute_module(module_name=MODULE, module_args=module_args,
+                                    task_vars=dict(task_vars, ansible_python_interpreter=python))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         target = self._target(args)
-        root = args['install_root']
-        pin = dict(version=args['version'], build=args['build'], variant=args['variant'],
-                   freethreaded=args['freethreaded'], sha256=args['sha256'].lower() if args['sha256'] else None)
-        found = self._installed(root, pin, target)
-        if found or self._task.check_mode:
-            receipt = found[1] if found else dict(version=args['version'], build=args['build'], sha256=None,
-                                                  freethreaded=args['freethreaded'], url=None)
-            path = found[0] if found else None
-            python = '%s/bin/%s' % (path, interpreter_name(receipt['version'], receipt['freethreaded'])) if found else None
-            result.update(python=python, path=path, version=receipt['version'], build=receipt['build'],
-                          target=target, sha256=receipt['sha256'], url=receipt['url'], changed=not found)
-            if found and args['set_interpreter']:
-                result['ansible_facts'] = {'ansible_python_interpreter': python}
-            return result
-        try:
-            local, name, sha256, version, origin = fetch_for_target(args, target)
-        except DeliveryError as exc:
-            raise AnsibleActionFail('pbs_python_bootstrap: %s' % exc)
-        path = '%s/%s' % (root.rstrip('/'), install_dir_name(name))
-        receipt = dict(version=version, build=args['build'], target=target, variant=args['variant'],
-                       freethreaded=args['freethreaded'], sha256=sha256, url=origin, relocated=True,
-                       installed_at=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
-        python = '%s/bin/%s' % (path, interpreter_name(version, receipt['freethreaded']))
-        result.update(python=python, path=path, version=version, build=receipt['build'], target=target,
-                      sha256=sha256, url=origin, changed=True)
-        if args['set_interpreter']:
-            result['ansible_facts'] = {'ansible_python_interpreter': python}
-        try:
-            self._make_tmp_path()
-            remote = self._connection._shell.join_path(self._connection._shell.tmpdir, name)
-            self._transfer_file(local, remote)
-            self._fixup_perms2((self._connection._shell.tmpdir, remote), execute=False)
-            rc, out, err = self._raw(self._install_script(root, path, remote, sha256, python, receipt))
+        try:  # one remote temp dir (the module runs make it too, unless pipelining), always removed
+            return self._finish(result, self._install(args, target, task_vars), args)
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
-        if rc != 0:
-            raise AnsibleActionFail('pbs_python_bootstrap on the host failed (rc %d): %s' % (rc, (err or out).strip()))
+
+    def _install(self, args, target, task_vars):
+        host_args = dict((key, args[key]) for key in HOST_OPTIONS if args.get(key) is not None)
+        host_args['target'] = target
+        python = self._installed_interpreter(args['install_root'])
+        if python:
+            # The module answers from the receipts, without network; it asks for the archive only when needed.
+            answer = self._module(dict(host_args, delivery='controller'), task_vars, python)
+            if not answer.pop('needs_archive', False):
+                return answer
+        if self._task.check_mode:
+            return dict(python=None, path=None, version=args['version'], build=args['build'], target=target,
+                        sha256=None, url=None, changed=True)
+        try:
+            if parse_version(args['version'])[:2] < (3, 8):
+                raise AnsibleActionFail('bootstrap runs the installer on the pinned interpreter, which needs Python '
+                                        '3.8 or later: pin 3.8+ here, and install older ones with pbs.python.pbs_python')
+            local, name, sha256, version, origin = fetch_for_target(args, target)
+        except (DeliveryError, ValueError) as exc:
+            raise AnsibleActionFail('pbs_python_bootstrap: %s' % exc)
+        shell = self._connection._shell
+        if shell.tmpdir is None:
+            self._make_tmp_path()
+        remote = shell.join_path(shell.tmpdir, name)
+        unpacked = shell.join_path(shell.tmpdir, 'interpreter')
+        try:
+            self._transfer_file(local, remote)
+            self._fixup_perms2((shell.tmpdir, remote), execute=False)
+            python = '%s/python/bin/%s' % (unpacked, interpreter_name(version, args['freethreaded']))
+            rc, out, err = self._raw(self._unpack_script(remote, sha256, unpacked, python))
+            if rc != 0:
+                raise AnsibleActionFail('pbs_python_bootstrap on the host failed (rc %d): %s'
+                                        % (rc, (err or out).strip()))
+            return self._module(dict(host_args, _src=remote, _origin=origin, sha256=sha256, version=version),
+                                task_vars, python)
+        finally:  # unpacked as the become user: removed as that user (rm -rf never follows its links)
+            self._raw('rm -rf %s' % shlex.quote(unpacked))
+
+    @staticmethod
+    def _finish(result, answer, args):
+        result.update(answer)
+        if not result.get('failed') and args['set_interpreter'] and result.get('python'):
+            # The fact interpreter discovery fills: Ansible drops ansible_python_interpreter from module facts.
+            result['ansible_facts'] = {'discovered_interpreter_python': result['python']}
         return result
 
     @staticmethod
-    def _install_script(root, path, archive, sha256, python, receipt):
-        """One shell script: verify, extract to staging, check the interpreter, relocate, mark, rename."""
+    def _unpack_script(archive, sha256, dest, python):
+        """Verify the archive again on the host and unpack a temporary copy whose interpreter runs the module.
+
+        Nothing this step writes can land outside ``dest``, a fresh directory in Ansible's remote temp
+        directory (made with umask 077): without -P/--absolute-names, tar (GNU, BusyBox, bsdtar) makes
+        absolute member names and hard-link targets relative to ``dest`` and drops '..' ones; GNU tar
+        creates a symlink whose target is absolute or holds '..' only after every other member (a
+        placeholder until then) and BusyBox skips such links (unless EXTRACT_UNSAFE_SYMLINKS, unset
+        here), so no member is written through one; --no-same-owner, --no-same-permissions and umask
+        077 keep foreign owners and loose modes out;
+        ``head -c`` caps the unpacked stream at the module's own limits. tar's exit status is not
+        trusted either way: members it refused are the module's to refuse, with its own message, when
+        it extracts the archive again under its full rules.
+        """
         q = shlex.quote
-        staging = q('%s/%s%s' % (root.rstrip('/'), STAGING_PREFIX, path.rsplit('/', 1)[-1])) + '-$$'
-        trash = '%s/.trash-%s' % (root.rstrip('/'), path.rsplit('/', 1)[-1])
+        limit = DEFAULT_MAX_BYTES + DEFAULT_MAX_MEMBERS * 3 * 512  # file bytes plus headers and padding
         return '; '.join([
-            'set -e', 'umask 022', 'archive=%s' % q(archive), 'staging=%s' % staging,
-            'trap \'rm -rf "$staging" "$archive" || :\' EXIT',
+            'set -e', 'umask 077', 'unset EXTRACT_UNSAFE_SYMLINKS', 'archive=%s' % q(archive), 'dest=%s' % q(dest),
             'sum=$( (sha256sum "$archive" 2>/dev/null || shasum -a 256 "$archive" 2>/dev/null '
             '|| openssl dgst -sha256 -r "$archive") | cut -d" " -f1)',
             '[ "$sum" = %s ] || { echo "checksum mismatch: expected sha256 %s, got $sum; nothing was installed" >&2; '
             'exit 3; }' % (q(sha256), sha256),
-            'mkdir -p %s' % q(root), 'mkdir "$staging"',
-            'tar -xzf "$archive" -C "$staging" --strip-components=1 --no-same-owner --no-same-permissions python/ '
-            '2>/dev/null || tar -xzf "$archive" -C "$staging" --strip-components=1',
-            'test "$("$staging"/%s -I -S -c %s)" = %s || { echo "the interpreter does not run on this host" >&2; '
-            'exit 4; }' % (q(python[len(path) + 1:]), q(VERSION_PROBE), q(receipt['version'])),
-            '"$staging"/%s -I -S -c %s "$staging" %s' % (q(python[len(path) + 1:]), q(RELOCATE), q(path)),
-            'printf %%s %s > "$staging/%s"' % (q(receipt['build']), BUILD_FILE),
-            'printf "%%s\\n" %s > "$staging/%s"' % (q(json.dumps(receipt, sort_keys=True)), RECEIPT),
-            'if [ -e %s ]; then mv %s %s; fi' % (q(path), q(path), q(trash)),
-            'mv "$staging" %s' % q(path), 'rm -rf %s' % q(trash),
+            'mkdir "$dest"',
+            'log=$(gzip -dc "$archive" | head -c %d | tar -xf - -C "$dest" --no-same-owner --no-same-permissions '
+            '2>&1) || :' % limit,
+            'if [ "$(%s -I -S -c %s 2>&1)" != %s ]; then said=$(printf "%%s" "$log" | tail -n 5); echo "the '
+            'interpreter of the archive cannot run the installer on this host: is the target right for it, and '
+            'does the remote temp directory (remote_tmp) allow running programs?${said:+ tar said: $said}" >&2; '
+            'exit 4; fi' % (q(python), q(_RUNS_CHECK), _RUNS_MODULES),
         ])

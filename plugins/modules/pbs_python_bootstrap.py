@@ -14,16 +14,21 @@ short_description: Install a pinned python-build-standalone build on a host with
 version_added: 0.1.0
 description:
   - For minimal images and golden-image builds that have no Python, so no module can run yet. Works with
-    C(gather_facts) off; the host needs only a POSIX shell, C(uname), C(od), C(tar), C(gzip) and one of
-    C(sha256sum), C(shasum) or C(openssl).
-  - Detects the host's target from its dynamic loader, C(uname) and C(/proc/cpuinfo) with the same
-    rules as M(pbs.python.pbs_python); resolves and downloads the archive once on the controller
-    (verified, cached in O(cache_dir)); copies it to the host; checks its sha256 again there; extracts it
-    with C(tar) into a staging directory; checks the interpreter runs; writes the same receipt and
-    C(BUILD) file as M(pbs.python.pbs_python); and renames it into place.
-  - Sets C(ansible_python_interpreter) for the host to the new interpreter, so the rest of the play
-    runs normal modules on it.
-  - A host that already has the build (receipt matches and the interpreter runs) gets nothing.
+    C(gather_facts) off; the host needs only a POSIX shell, C(uname), C(od), C(head), C(gzip), C(tar), one of
+    C(sha256sum), C(shasum) or C(openssl), and room in its remote temp directory for the unpacked archive.
+  - This action only gets an interpreter onto the host; the install is done by M(pbs.python.pbs_python)
+    running on it, so it has the module's lock, extraction checks, relocation, receipt and C(BUILD) file.
+  - Detects the host's target from its dynamic loader, C(uname) and C(/proc/cpuinfo) with the same rules as
+    M(pbs.python.pbs_python). If an install under O(install_root) has a Python that can run modules, the
+    module runs on it first and answers from the receipts, so a host that has the build gets nothing, and
+    the controller downloads nothing for it.
+  - Otherwise the controller resolves and downloads the archive (verified, cached in O(cache_dir)) and copies
+    it to the host's remote temp directory, where its sha256 is checked again and a temporary copy is unpacked
+    with the system C(tar) only to get an interpreter. That interpreter runs M(pbs.python.pbs_python) on the
+    archive, which refuses a hostile archive exactly as a download. The copy and the archive are then removed.
+  - Sets the host's discovered interpreter (the fact C(discovered_interpreter_python)) to the new interpreter,
+    so the rest of the play runs modules on it unless C(ansible_python_interpreter) says otherwise.
+  - The pinned Python must be 3.8 or later, as the module runs on it.
 author:
   - pbs.python contributors (@pbs-python)
 extends_documentation_fragment:
@@ -49,7 +54,7 @@ options:
   strict_checksums: {description: 'Refuse assets O(checksums) does not list.', type: bool, default: false}
   install_root: {description: 'Where builds live on the host.', type: path, default: /opt/pbs-python}
   cache_dir: {description: 'Controller cache of verified archives.', type: path, default: ~/.cache/pbs-python/downloads}
-  set_interpreter: {description: 'Set C(ansible_python_interpreter) to the installed interpreter.', type: bool, default: true}
+  set_interpreter: {description: 'Make the installed interpreter the host''s discovered Python (C(discovered_interpreter_python)).', type: bool, default: true}
   validate_certs: {description: 'Verify TLS certificates of the mirrors.', type: bool, default: true}
   ca_path: {description: 'CA bundle for HTTPS mirrors.', type: path}
   headers: {description: 'Extra HTTP headers for the mirrors.', type: dict}
@@ -75,7 +80,7 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-python: {description: 'The interpreter, now the host''s ansible_python_interpreter.', returned: always, type: str}
+python: {description: 'The interpreter, now the host''s discovered Python; the other keys of M(pbs.python.pbs_python) are returned too.', returned: always, type: str}
 path: {description: 'The install directory.', returned: always, type: str}
 version: {description: 'Exact Python version.', returned: always, type: str}
 build: {description: 'PBS release tag.', returned: always, type: str}

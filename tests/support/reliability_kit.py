@@ -255,14 +255,14 @@ class Finished(object):
                 self.results = [json.loads(line) for line in handle]
 
 
-def parallel_play(workdir, per_host, task_names, env=None, extra_args=(), hostvars=None):
+def parallel_play(workdir, per_host, task_names, env=None, extra_args=(), hostvars=None, module='pbs.python.pbs_python'):
     """One play over one local inventory host per case, all at once (``-f`` = number of hosts).
 
     ``per_host`` maps a host (case) name to {task name: pbs_python options}; a host runs only the
     tasks it has options for (a task named ``info...`` runs pbs_python_info on its install_root).
     Faults that wait (stalls, backoff) then overlap instead of adding up.
     """
-    play, inventory = write_parallel_play(workdir, per_host, task_names, hostvars)
+    play, inventory = write_parallel_play(workdir, per_host, task_names, hostvars, module=module)
     environ = {'ANSIBLE_PIPELINING': '1'}
     environ.update(env or {})
     return run_playbook(play, str(workdir), inventory=inventory, env=environ,
@@ -282,10 +282,11 @@ def task_args(root, mirror, **options):
     return args
 
 
-def run_batch(workdir, mirrors, cases, template=None, rerun=True, env=None, extra_args=()):
+def run_batch(workdir, mirrors, cases, template=None, rerun=True, env=None, extra_args=(), module='pbs.python.pbs_python'):
     """Run every case faulty, snapshot, remove the faults, rerun twice, snapshot; return the runs.
 
-    With ``rerun=False`` only the first run happens (cases that are expected to succeed).
+    With ``rerun=False`` only the first run happens (cases that are expected to succeed). ``module``
+    is the task's module or action (pbs_python_bootstrap takes the same options).
     """
     for case in cases:
         case.root = os.path.join(str(workdir), 'roots', case.name)
@@ -294,7 +295,7 @@ def run_batch(workdir, mirrors, cases, template=None, rerun=True, env=None, extr
         case.mirror = case.program(mirrors, case)
     work = os.path.join(str(workdir), 'work')
     first = parallel_play(work, dict((case.name, {'pbs': task_args(case.root, case.mirror, **case.options)})
-                                     for case in cases), ['pbs'], env=env, extra_args=extra_args)
+                                     for case in cases), ['pbs'], env=env, extra_args=extra_args, module=module)
     for case in cases:
         case.failed_state = State(case.root, entry(first, 'pbs', case.name), requests_for(mirrors, case))
     mirrors.clear()
@@ -311,7 +312,7 @@ def run_batch(workdir, mirrors, cases, template=None, rerun=True, env=None, extr
         again.pop('force', None)
         per_host[case.name] = {'pbs': task_args(case.root, case.mirror, **options),
                                'again': task_args(case.root, case.mirror, **again)}
-    second = parallel_play(work, per_host, ['pbs', 'again'], env=env, extra_args=extra_args)
+    second = parallel_play(work, per_host, ['pbs', 'again'], env=env, extra_args=extra_args, module=module)
     for case in cases:
         case.rerun_state = State(case.root, entry(second, 'pbs', case.name), requests_for(mirrors, case))
         case.again_state = State(case.root, entry(second, 'again', case.name), {})

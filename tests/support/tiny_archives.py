@@ -47,16 +47,20 @@ def entry(name, kind=tarfile.REGTYPE, data=b'', mode=0o644, linkname='', devmajo
     return info, (data if kind == tarfile.REGTYPE else None)
 
 
-def interpreter_members(version='3.12.1', marker='old', pad=0, seed=b''):
+def interpreter_members(version='3.12.1', marker='old', pad=0, seed=b'', runs=None):
     """Members of a stand-in install_only tree for Python ``version``.
 
     ``marker`` lands in ``python/MARKER`` so a test can tell two builds of one name apart on
     disk; ``pad`` adds that many incompressible bytes (``python/lib/pad.bin``) so a download
-    takes long enough to interrupt.
+    takes long enough to interrupt. With ``runs`` (a real Python), the stand-in hands every call
+    but the version probe to it, so modules run on the stand-in (bootstrap runs the module there).
     """
     minor = '.'.join(version.split('.')[:2])
     script = ('#!/bin/sh\n# stand-in for CPython %s: answers the version probe of pbs_python\n'
-              'echo %s\n' % (version, version)).encode()
+              % version).encode()
+    if runs:
+        script += ('case "$*" in *"\'candidate\': \'rc\'"*) ;; *) exec %s "$@" ;; esac\n' % runs).encode()
+    script += ('echo %s\n' % version).encode()
     members = [
         entry('python/', tarfile.DIRTYPE, mode=0o755),
         entry('python/bin/', tarfile.DIRTYPE, mode=0o755),
@@ -82,16 +86,16 @@ def _incompressible(size, seed):
     return b''.join(out)
 
 
-def interpreter_archive(version='3.12.1', marker='old', pad=0):
-    return gz(_tar(interpreter_members(version, marker, pad)))
+def interpreter_archive(version='3.12.1', marker='old', pad=0, runs=None):
+    return gz(_tar(interpreter_members(version, marker, pad, runs=runs)))
 
 
-def hostile_archive(kind, outside):
+def hostile_archive(kind, outside, runs=None):
     """A small tar.gz that a PBS install must refuse; ``outside`` is a directory it aims at.
 
     Every archive starts like a real stand-in interpreter, then adds its hostile member(s).
     """
-    members = interpreter_members(marker='hostile-%s' % kind)
+    members = interpreter_members(marker='hostile-%s' % kind, runs=runs)
     rel_outside = os.path.relpath(outside, '/')
     if kind == 'absolute':
         members.append(entry(os.path.join(outside, 'absolute-pwned'), data=b'pwned\n'))
@@ -119,13 +123,13 @@ def hostile_archive(kind, outside):
     return gz(_tar(members))
 
 
-def many_members_archive(count):
+def many_members_archive(count, runs=None):
     """A stand-in interpreter followed by ``count`` headers for the directory ``python/``.
 
     Cheap to build and to store (identical header blocks compress to almost nothing), yet every
     header is a member the extractor has to count.
     """
-    head = _strip_end(_tar(interpreter_members(marker='many')))
+    head = _strip_end(_tar(interpreter_members(marker='many', runs=runs)))
     one, dummy = entry('python/', tarfile.DIRTYPE, mode=0o755)
     header = one.tobuf(tarfile.GNU_FORMAT, 'utf-8', 'surrogateescape')
     assert len(header) == BLOCK
