@@ -15,10 +15,11 @@ import os
 import pytest
 
 from fault_mirror import (
-    FaultMirror, basic, make_test_ca, redirect, server_tls_context, slow_headers, trickle, unavailable,
+    FaultMirror, ForwardingProxy, basic, make_test_ca, redirect, server_tls_context, slow_headers, trickle, unavailable,
 )
 from reliability_kit import (
-    ASSET, TAG, Case, asset_path, assert_clean_failure, assert_converges, run_batch,
+    ASSET, TAG, Case, asset_path, assert_clean_failure, assert_converges, entry, marker, parallel_play, run_batch,
+    sums_path, task_args, visible,
 )
 
 MODES = {'host': {}, 'controller': {'delivery': 'controller'}}
@@ -246,3 +247,30 @@ def test_no_secret_appears_in_any_output(matrix):
         for form in (secret, base64.b64encode(('%s:%s' % (USER, secret)).encode()).decode()):
             leaks = [where for where, text in places.items() if form in text]
             assert leaks == [], '%s secret found in: %s' % (key, ', '.join(leaks))
+
+
+def test_the_controller_downloads_through_the_proxy_of_its_environment(tmp_path, mirrors, builds):
+    """Controller delivery uses the hosts' transport, so the controller's ``http_proxy`` carries its
+    requests as a host's carries the module's; ``use_proxy: false`` bypasses it there too.
+    ``pbs-mirror.invalid`` resolves nowhere: only the proxy (routing it to the mirror) reaches it."""
+    mirrors.primary.alias('ctl-proxied', 'good')
+    mirrors.primary.reset()
+    with ForwardingProxy(routes={'pbs-mirror.invalid': mirrors.primary.url}) as proxy:
+        environment = {'http_proxy': proxy.url, 'HTTP_PROXY': proxy.url, 'no_proxy': '', 'NO_PROXY': ''}
+        mirror = 'http://pbs-mirror.invalid/ctl-proxied'
+        options = dict(delivery='controller', cache_dir=str(tmp_path / 'cache'))
+        per_host = {
+            'via-proxy': {'pbs': task_args(str(tmp_path / 'via'), mirror, **options)},
+            'bypass': {'pbs': task_args(str(tmp_path / 'bypass'), mirror, use_proxy=False,
+                                        **dict(options, cache_dir=str(tmp_path / 'cache-bypass')))},
+        }
+        run = parallel_play(tmp_path / 'work', per_host, ['pbs'], env=environment)
+    via, bypass = entry(run, 'pbs', 'via-proxy'), entry(run, 'pbs', 'bypass')
+    assert via['status'] == 'ok' and via['result']['changed'] and via['result']['delivered'], via
+    assert marker(str(tmp_path / 'via')) == 'new'
+    assert [(m, url, code) for m, url, host, code in proxy.requests] == [
+        ('GET', 'http://pbs-mirror.invalid%s' % sums_path('ctl-proxied'), 200),
+        ('GET', 'http://pbs-mirror.invalid%s' % asset_path('ctl-proxied').replace('+', '%2B'), 200)]
+    assert bypass['status'] == 'failed'
+    assert 'cannot resolve the mirror host name' in bypass['result']['msg']
+    assert visible(str(tmp_path / 'bypass')) == []
