@@ -25,12 +25,14 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.pbs.python.plugins.module_utils import _build_prefix
+from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC
 from ansible_collections.pbs.python.plugins.module_utils._install_root import (
     VERSION_PROBE, BUILD_FILE, RECEIPT, STAGING_PREFIX,
 )
 from ansible_collections.pbs.python.plugins.module_utils._naming import (
     asset_name, check_target, install_dir_name, interpreter_name, version_matches,
 )
+from ansible_collections.pbs.python.plugins.module_utils._pin import DEFAULT_VARIANT, OPTIONS
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 from ansible_collections.pbs.python.plugins.plugin_utils._delivery import DeliveryError, fetch_for_target
 
@@ -39,28 +41,13 @@ RELOCATE = inspect.getsource(_build_prefix) + '\nimport sys\nrelocate(sys.argv[1
 
 _HOST_PROBE = ("uname -s; uname -m; head -c 65536 /bin/sh | od -An -v -tx1 | tr -d ' \\n'; echo; "
                "grep -m2 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null; true")
+# pbs_python's own options (one definition of defaults and choices), those that apply here; a pin is required.
 ARGUMENT_SPEC = dict(
-    version=dict(type='str', required=True),
-    build=dict(type='str', required=True),
-    variant=dict(type='str', choices=['install_only_stripped', 'install_only'], default='install_only_stripped'),
-    freethreaded=dict(type='bool', default=False),
-    target=dict(type='str'),
-    x86_64_level=dict(type='str', default='baseline', choices=['baseline', 'v1', 'v2', 'v3', 'v4', 'auto']),
-    mirror=dict(type='list', elements='str'),
-    sha256=dict(type='str'),
-    checksums=dict(type='dict'),
-    strict_checksums=dict(type='bool', default=False),
-    install_root=dict(type='path', default='/opt/pbs-python'),
-    cache_dir=dict(type='path', default='~/.cache/pbs-python/downloads'),
-    set_interpreter=dict(type='bool', default=True),
-    validate_certs=dict(type='bool', default=True),
-    ca_path=dict(type='path'),
-    headers=dict(type='dict', no_log=True),
-    url_username=dict(type='str'),
-    url_password=dict(type='str', no_log=True),
-    timeout=dict(type='int', default=30),
-    retries=dict(type='int', default=3),
-)
+    dict((name, OPTIONS[name]) for name in ('target', 'x86_64_level', 'mirror', 'sha256', 'checksums',
+                                             'strict_checksums', 'install_root', 'cache_dir')),
+    version=dict(OPTIONS['version'], required=True), build=dict(OPTIONS['build'], required=True),
+    variant=dict(OPTIONS['variant'], default=DEFAULT_VARIANT), freethreaded=dict(OPTIONS['freethreaded'], default=False),
+    set_interpreter=dict(type='bool', default=True), **URL_ARGUMENT_SPEC)
 
 
 class ActionModule(ActionBase):

@@ -16,12 +16,10 @@ from urllib.parse import unquote, urlsplit
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.pbs.python.plugins.module_utils._installer import InstallError, Request
 from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, asset_url, redact_url, sums_url
+from ansible_collections.pbs.python.plugins.module_utils._pin import DEFAULT_CACHE_DIR as DEFAULT_CACHE, InstallError, Pin
 from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
 from ansible_collections.pbs.python.plugins.plugin_utils._download_cache import CacheError, DownloadCache
-
-DEFAULT_CACHE = '~/.cache/pbs-python/downloads'
 
 
 class DeliveryError(Exception):
@@ -46,10 +44,10 @@ def fetch_for_target(args, target):
     cache = DownloadCache(args.get('cache_dir') or DEFAULT_CACHE, client_options(args),
                           retries=int(args.get('retries', 3)), timeout=int(args.get('timeout', 30)))
     try:
-        request = Request(args['version'], args['build'], variant=args.get('variant'),
-                          freethreaded=boolean(args.get('freethreaded') or False), mirrors=mirrors,
-                          url=args.get('url'), sha256=args.get('sha256'), checksums=args.get('checksums'),
-                          strict=boolean(args.get('strict_checksums') or False))
+        request = Pin(args['version'], args['build'], variant=args.get('variant'),
+                      freethreaded=boolean(args.get('freethreaded') or False), mirrors=mirrors,
+                      url=args.get('url'), sha256=args.get('sha256'), checksums=args.get('checksums'),
+                      strict=boolean(args.get('strict_checksums') or False))
         request.check(target)
         if request.url:
             name = unquote(urlsplit(request.url).path).rsplit('/', 1)[-1]  # no query: it may hold a token
