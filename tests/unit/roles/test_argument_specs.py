@@ -108,3 +108,16 @@ def test_documented_defaults_and_choices_are_the_constants(plugin):
         for key in ('default', 'choices'):
             if key in doc or key in spec.get(option, {}):
                 assert doc.get(key) == spec[option].get(key), (option, key)
+
+
+def test_the_shared_mapping_suits_every_member_of_the_action_group():
+    """module_defaults of a group reach every member: an option one of them lacks would fail its task."""
+    from ansible_collections.pbs.python.plugins.action.pbs_python import ARGUMENT_SPEC as module_spec
+    from ansible_collections.pbs.python.plugins.action.pbs_python_bootstrap import ARGUMENT_SPEC as bootstrap_spec
+
+    groups = _yaml(CHECKOUT, 'meta', 'runtime.yml')['action_groups']
+    assert groups['pbs_python'] == ['pbs_python', 'pbs_python_bootstrap']
+    mapping = _yaml(ROLE, 'vars', 'main.yml')['__pbs_python_module_defaults']
+    assert set(mapping) <= set(module_spec) and set(mapping) <= set(bootstrap_spec)
+    for name in mapping:
+        assert bootstrap_spec[name].get('type') == module_spec[name].get('type'), name
