@@ -36,7 +36,7 @@ def main():
     import ansible.module_utils.basic  # noqa: F401  # pylint: disable=unused-import  # ping pays this too
     clock('import_basic', start)
     start = time.perf_counter()
-    from ansible_collections.pbs.python.plugins.module_utils import _build_prefix, _fetch, _install_root, _installer
+    from ansible_collections.pbs.python.plugins.module_utils import _build_prefix, _fetch, _install_root, _installer, _pin
     from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
     clock('import_collection', start)
     start = time.perf_counter()
@@ -67,8 +67,8 @@ def main():
                                      fetcher=_fetch.Fetcher({}, timeout=30, retries=0), check_mode=False, run=run)
     clock('detect_target', start)
     start = time.perf_counter()
-    result = installer.present(_installer.Request(version=args.version, build=args.build, variant='install_only',
-                                                  mirrors=[args.mirror]))
+    result = installer.present(_pin.Pin(version=args.version, build=args.build, variant='install_only',
+                                        mirrors=[args.mirror]))
     clock('present', start)
     start = time.perf_counter()
     ssl.create_default_context()

@@ -40,7 +40,8 @@ def main():
     sys.path.insert(0, args.shim)
 
     from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher
-    from ansible_collections.pbs.python.plugins.module_utils._installer import Installer, Request
+    from ansible_collections.pbs.python.plugins.module_utils._installer import Installer
+    from ansible_collections.pbs.python.plugins.module_utils._pin import Pin
     from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 
     after_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -48,8 +49,8 @@ def main():
     start = time.time()
     installer = Installer(root=args.root, target=detect_target('baseline'), link_dir=None,
                           fetcher=Fetcher({}, timeout=30, retries=0), check_mode=False, run=run)
-    request = Request(version=args.version, build=args.build, variant='install_only',
-                      mirrors=[args.mirror] if args.mirror else [], url=args.url, sha256=args.sha256)
+    request = Pin(version=args.version, build=args.build, variant='install_only',
+                  mirrors=[args.mirror] if args.mirror else [], url=args.url, sha256=args.sha256)
     result = installer.present(request)
     print(json.dumps({
         'rss_after_imports_kib': after_imports,

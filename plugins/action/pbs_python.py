@@ -3,7 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller delivery for pbs_python: ask the host first, then fetch once and send only if needed.
 
-With ``delivery: host`` this plugin only runs the module. With ``delivery: controller`` the
+It validates the task against the module's spec (so a wrong option fails before the controller
+downloads anything) and keeps its own options (delivery, cache_dir) off the host. With
+``delivery: host`` it then only runs the module. With ``delivery: controller`` the
 module is asked first (it answers from the host's receipts, without network); only a host that
 lacks the build gets the archive, which the controller takes from its verified cache, filled at
 most once per asset for the whole fleet. The module then installs from the transferred file with
@@ -17,8 +19,11 @@ __metaclass__ = type
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC
+from ansible_collections.pbs.python.plugins.module_utils._pin import CONTROLLER_OPTIONS, OPTIONS, RULES
 
 MODULE = 'pbs.python.pbs_python'
+ARGUMENT_SPEC = dict(OPTIONS, **URL_ARGUMENT_SPEC)  # the module's own spec: one source of defaults
 
 
 class ActionModule(ActionBase):
@@ -27,20 +32,29 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        args = dict(self._task.args)
-        if args.get('delivery', 'host') != 'controller' or args.get('state', 'present') == 'absent' or args.get('_src'):
+        internal = sorted(name for name in self._task.args if name.startswith('_'))
+        if internal:
+            raise AnsibleActionFail('%s: %s internal to the action plugin; remove %s from the task'
+                                    % (MODULE, ', '.join(internal), 'it' if len(internal) == 1 else 'them'))
+        # Refused here with the module's own message, before the controller downloads anything.
+        dummy, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, **RULES)
+        # The host gets the task's arguments as written, less the controller's: the module validates
+        # them again there, and paths such as install_root: ~/pbs must expand on the host, not here.
+        args = dict((name, value) for name, value in self._task.args.items() if name not in CONTROLLER_OPTIONS)
+        if params['delivery'] != 'controller' or params['state'] == 'absent':
             result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
             return result
         # Imported only for controller delivery: the cache and ansible's urls cost tens of ms per task otherwise.
         from ansible_collections.pbs.python.plugins.plugin_utils._delivery import DeliveryError, fetch_for_target
 
         try:
-            first = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+            first = self._execute_module(module_name=MODULE, module_args=dict(args, _ask_first=True),
+                                         task_vars=task_vars)
             if not first.pop('needs_archive', False):
                 result.update(first, delivered=False)
                 return result
             try:
-                local, name, sha256, version, origin = fetch_for_target(args, first['target'])
+                local, name, sha256, version, origin = fetch_for_target(params, first['target'])
             except DeliveryError as exc:
                 raise AnsibleActionFail('delivery: controller: %s' % exc)
             if self._connection._shell.tmpdir is None:  # the first module run may have made one already

@@ -27,6 +27,8 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.pbs.python.plugins.module_utils._archive import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS
 from ansible_collections.pbs.python.plugins.module_utils._install_root import RECEIPT
 from ansible_collections.pbs.python.plugins.module_utils._naming import check_target, interpreter_name, parse_version
+from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC
+from ansible_collections.pbs.python.plugins.module_utils._pin import DEFAULT_VARIANT, OPTIONS
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 from ansible_collections.pbs.python.plugins.plugin_utils._delivery import DeliveryError, fetch_for_target
 
@@ -39,28 +41,14 @@ _RUNS_MODULES = 'pbs-python-runs-modules'
 _RUNS_CHECK = "import sys; print('%s' if sys.version_info >= (3, 8) else '')" % _RUNS_MODULES
 _HOST_PROBE = ("uname -s; uname -m; head -c 65536 /bin/sh | od -An -v -tx1 | tr -d ' \\n'; echo; "
                "grep -m2 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null; true")
+# pbs_python's own options (one definition of defaults and choices), those that apply here; a pin is required.
 ARGUMENT_SPEC = dict(
-    version=dict(type='str', required=True),
-    build=dict(type='str', required=True),
-    variant=dict(type='str', choices=['install_only_stripped', 'install_only'], default='install_only_stripped'),
-    freethreaded=dict(type='bool', default=False),
-    target=dict(type='str'),
-    x86_64_level=dict(type='str', default='baseline', choices=['baseline', 'v1', 'v2', 'v3', 'v4', 'auto']),
-    mirror=dict(type='list', elements='str'),
-    sha256=dict(type='str'),
-    checksums=dict(type='dict'),
-    strict_checksums=dict(type='bool', default=False),
-    install_root=dict(type='path', default='/opt/pbs-python'),
-    cache_dir=dict(type='path', default='~/.cache/pbs-python/downloads'),
-    set_interpreter=dict(type='bool', default=True),
-    validate_certs=dict(type='bool', default=True),
-    ca_path=dict(type='path'),
-    headers=dict(type='dict', no_log=True),
-    url_username=dict(type='str'),
-    url_password=dict(type='str', no_log=True),
-    timeout=dict(type='int', default=30),
-    retries=dict(type='int', default=3),
-)
+    dict((name, OPTIONS[name]) for name in ('target', 'x86_64_level', 'mirror', 'sha256', 'checksums',
+                                             'strict_checksums', 'install_root', 'cache_dir', 'link_dir', 'default',
+                                             'force', 'externally_managed')),
+    version=dict(OPTIONS['version'], required=True), build=dict(OPTIONS['build'], required=True),
+    variant=dict(OPTIONS['variant'], default=DEFAULT_VARIANT), freethreaded=dict(OPTIONS['freethreaded'], default=False),
+    set_interpreter=dict(type='bool', default=True), **URL_ARGUMENT_SPEC)
 
 
 class ActionModule(ActionBase):

@@ -15,12 +15,8 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.pbs.python.plugins.module_utils._naming import (
-    check_build, minor_of, parse_version, version_matches,
-)
-
-PIN_KEYS = ('version', 'build', 'variant', 'freethreaded', 'default', 'link')
-DEFAULT_VARIANT = 'install_only_stripped'
+from ansible_collections.pbs.python.plugins.module_utils._naming import minor_of
+from ansible_collections.pbs.python.plugins.module_utils._pin import PinError, missing, normalize_pin, unpinned
 
 
 def _identity(pin):
@@ -32,28 +28,6 @@ def _label(pin):
                              ', '.join(pin['sources']))
 
 
-def normalize_pin(raw, source):
-    """One pin with every key present and typed; YAML numbers for versions are refused."""
-    if not isinstance(raw, dict):
-        raise AnsibleFilterError('%s: each pin must be a dict with version and build, got %r' % (source, raw))
-    unknown = sorted(set(raw) - set(PIN_KEYS))
-    if unknown:
-        raise AnsibleFilterError('%s: unknown pin keys %s (allowed: %s)' % (source, ', '.join(unknown), ', '.join(PIN_KEYS)))
-    if 'version' not in raw or 'build' not in raw:
-        raise AnsibleFilterError('%s: pin %r needs both version and build' % (source, raw))
-    if isinstance(raw['version'], float):
-        raise AnsibleFilterError('%s: version %r is a YAML number (3.10 would read as 3.1); quote it: "%s"'
-                                 % (source, raw['version'], raw['version']))
-    try:
-        parse_version(str(raw['version']))
-        build = check_build(str(raw['build']))
-    except ValueError as exc:
-        raise AnsibleFilterError('%s: %s' % (source, exc))
-    return dict(version=str(raw['version']), build=build, variant=raw.get('variant') or DEFAULT_VARIANT,
-                freethreaded=bool(raw.get('freethreaded', False)), default=bool(raw.get('default', False)),
-                link=bool(raw.get('link', True)), sources=[source])
-
-
 def merge_pins(sources, links=True):
     """The union of pin lists by source name; ``links=False`` ignores default/link claims.
 
@@ -63,7 +37,10 @@ def merge_pins(sources, links=True):
     merged = {}
     for source in sorted(sources or {}):
         for raw in sources[source] or []:
-            pin = normalize_pin(raw, source)
+            try:
+                pin = normalize_pin(raw, source)
+            except PinError as exc:
+                raise AnsibleFilterError(str(exc))
             same = merged.get(_identity(pin))
             if same is None:
                 merged[_identity(pin)] = pin
@@ -89,20 +66,9 @@ def merge_pins(sources, links=True):
     return pins
 
 
-def pin_matches(pin, install):
-    return (install['build'] == pin['build'] and install['variant'] == pin['variant']
-            and bool(install['freethreaded']) == pin['freethreaded']
-            and version_matches(pin['version'], install['version']))
-
-
-def unpinned(installs, pins):
-    """Installs (pbs_python_info entries) that no pin names: what prune removes, drift reports."""
-    return [install for install in installs if not any(pin_matches(pin, install) for pin in pins)]
-
-
-def missing(installs, pins):
-    """Pins with no working install: what a converge would install."""
-    return [pin for pin in pins if not any(pin_matches(pin, i) and i.get('works', True) for i in installs)]
+def _minor(version):
+    """X.Y of a result's version; check mode shows an X.Y pin it cannot settle yet as X.Y.* (no network)."""
+    return minor_of(version[:-len('.*')] if version.endswith('.*') else version)
 
 
 def interpreters(results):
@@ -110,7 +76,7 @@ def interpreters(results):
     found = {}
     for result in results or []:
         if result.get('python') and not result.get('failed'):
-            key = minor_of(result['version']) + ('t' if result.get('freethreaded') else '')
+            key = _minor(result['version']) + ('t' if result.get('freethreaded') else '')
             item = result.get('item') or {}
             if key not in found or item.get('link', True):
                 found[key] = result['python']

@@ -15,7 +15,7 @@ __metaclass__ = type
 import csv
 import io
 
-from ansible_collections.pbs.python.plugins.filter.pins import missing, pin_matches, unpinned
+from ansible_collections.pbs.python.plugins.module_utils._pin import missing, pin_matches, unpinned
 
 COLUMNS = ('host', 'groups', 'pinned', 'installed', 'missing', 'unpinned', 'broken', 'drift')
 

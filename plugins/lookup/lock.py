@@ -67,10 +67,9 @@ _raw:
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.pbs.python.plugins.filter.pins import normalize_pin
-from ansible_collections.pbs.python.plugins.module_utils._installer import InstallError, Request
 from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC
 from ansible_collections.pbs.python.plugins.module_utils._naming import sums_url
+from ansible_collections.pbs.python.plugins.module_utils._pin import InstallError, Pin, normalize_pin
 from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
 from ansible_collections.pbs.python.plugins.plugin_utils._delivery import DeliveryError, url_fetcher
 from ansible_collections.pbs.python.plugins.plugin_utils._download_cache import CacheError, DownloadCache
@@ -93,8 +92,8 @@ def lock_entries(pins, mirrors, targets, read_text):
             key = (pin['version'], pin['build'], pin['variant'], pin['freethreaded'], target)
             if key in entries:
                 continue
-            request = Request(pin['version'], pin['build'], variant=pin['variant'],
-                              freethreaded=pin['freethreaded'], mirrors=mirrors)
+            request = Pin(pin['version'], pin['build'], variant=pin['variant'],
+                          freethreaded=pin['freethreaded'], mirrors=mirrors)
             request.check(target)
             asset, digest, version = request.choose(target, lambda: sums_for(pin['build']))
             entries[key] = dict(pin='%s+%s' % (pin['version'], pin['build']), version=version, build=pin['build'],

@@ -25,113 +25,12 @@ from ansible_collections.pbs.python.plugins.module_utils import _install_root as
 from ansible_collections.pbs.python.plugins.module_utils._archive import ArchiveError, extract_tar_gz
 from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError
 from ansible_collections.pbs.python.plugins.module_utils._naming import (
-    asset_name, asset_url, check_available, check_build, check_target, install_dir_name, interpreter_name, is_prefix,
-    minor_of, parse_asset_name, sums_url, version_key, version_matches,
+    asset_url, check_build, install_dir_name, interpreter_name, is_prefix, minor_of, parse_asset_name,
+    sums_url, version_key, version_matches,
 )
+from ansible_collections.pbs.python.plugins.module_utils._pin import ChecksumMismatch, InstallError
+from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
 from ansible_collections.pbs.python.plugins.module_utils._download_policy import redact_url
-from ansible_collections.pbs.python.plugins.module_utils._release import (
-    normalize_sha256, parse_sha256sums, resolve,
-)
-
-DEFAULT_VARIANT = 'install_only_stripped'
-
-
-class InstallError(Exception):
-    """A failure the user must act on; the message says what happened and what to do."""
-
-
-class ChecksumMismatch(InstallError):
-    """The bytes are not the pinned ones. Never retried elsewhere: a pin is a pin."""
-
-
-class Request(object):
-    """One pin as the module received it, validated, with the digests that may settle it.
-
-    ``checksums`` maps asset names to pinned digests (a lock file, or the role's
-    pbs_python_checksums); with ``strict`` an asset missing from it is refused instead of being
-    looked up in the mirror's SHA256SUMS.
-    """
-
-    def __init__(self, version, build, variant=None, freethreaded=False, mirrors=(), url=None, src=None,
-                 sha256=None, checksums=None, strict=False, default=False, force=False, delivery='host', origin=None,
-                 externally_managed=None):
-        self.version = version
-        self.build = check_build(build)
-        self.prefix = is_prefix(version)
-        self.variant = variant or DEFAULT_VARIANT
-        self.freethreaded = bool(freethreaded)
-        self.mirrors = list(mirrors)
-        self.url, self.src = url, src
-        self.sha256 = normalize_sha256(sha256) if sha256 else None
-        self.checksums = dict((name, normalize_sha256(digest)) for name, digest in (checksums or {}).items())
-        self.strict = strict
-        self.default, self.force = default, force
-        self.delivery = delivery
-        self.origin = origin
-        self.externally_managed = externally_managed  # None: leave the marker as it is
-
-    def asset(self, version, target):
-        return asset_name(version, self.build, target, self.variant, self.freethreaded)
-
-    def check(self, target):
-        check_target(target)
-        if not self.url and not self.src:
-            check_available(self.build, target, self.variant, self.freethreaded)
-        if self.sha256 and not self.prefix:
-            listed = self.checksums.setdefault(self.asset(self.version, target), self.sha256)
-            if listed != self.sha256:
-                raise ChecksumMismatch('sha256 %s and checksums entry %s disagree for %s' % (
-                    self.sha256, listed, self.asset(self.version, target)))
-        if self.strict and not self.checksums:
-            raise InstallError('checksums are required but none are given: pass the lock file\'s checksums')
-
-    def pinned_digest(self, version, target):
-        """The digest a pin demands for an exact version, or None when nothing pins it."""
-        if self.sha256:
-            return self.sha256
-        if self.prefix:
-            locked = self.locked(target)
-            return locked[1] if locked and locked[2] == version else None
-        return self.checksums.get(self.asset(version, target))
-
-    def choose(self, target, read_sums, trusted=None):
-        """(asset, sha256, exact version) for this pin from the most trusted source that settles it.
-
-        Pinned checksums first, then ``trusted`` (a verified controller cache), then the
-        mirror's SHA256SUMS via ``read_sums()`` unless strict; a pinned sha256 must agree with it.
-        """
-        chosen = self.locked(target)
-        if not chosen and trusted:
-            try:
-                chosen = resolve(trusted, self.version, self.build, target, self.variant, self.freethreaded)
-            except ValueError:
-                chosen = None
-            if chosen and self.sha256 and chosen[1] != self.sha256:
-                chosen = None  # the cache holds other bytes under that name than the ones pinned
-        if chosen:
-            return chosen
-        if self.strict:
-            raise InstallError('%s is not in the pinned checksums (lock file): refusing to trust the '
-                               'mirror\'s SHA256SUMS. Regenerate the lock file for this pin and target'
-                               % self.asset(self.version, target))
-        try:
-            name, listed, exact = resolve(read_sums(), self.version, self.build, target, self.variant,
-                                          self.freethreaded)
-        except ValueError as exc:
-            raise InstallError(str(exc))
-        if self.sha256 and self.sha256 != listed:
-            raise ChecksumMismatch('the mirror\'s SHA256SUMS lists %s for %s, but the pinned sha256 is %s: '
-                                   'the mirror serves a different build than the one pinned; nothing was '
-                                   'installed' % (listed, name, self.sha256))
-        return name, listed, exact
-
-    def locked(self, target):
-        """(asset, digest, exact version) from the pinned checksums alone, or None."""
-        try:
-            return resolve(self.checksums, self.version, self.build, target, self.variant, self.freethreaded)
-        except ValueError:
-            return None
-
 
 def _what_to_do(error, build):
     """The advice that ends a download failure, by the kind of the last fault."""
@@ -198,7 +97,9 @@ class Installer(object):
 
     # -- present -------------------------------------------------------------------------------
 
-    def present(self, req):
+    def present(self, req, ask_first=False):
+        """Make the pin's build present. With ``ask_first`` a host that lacks it answers needs_archive
+        (after the checks that need no network) instead of downloading: the caller sends the archive."""
         current = self._healthy_install(req)
         before = self._describe(*current) if current else {}
         if current and not self._pending(current, req):
@@ -211,8 +112,7 @@ class Installer(object):
             return dict(changed=True, diff=dict(before=before, after=after), **after)
         if not current:
             self._refuse_link_conflicts(req)  # before any download, on the controller too
-            if req.delivery == 'controller' and not req.src:
-                # The action plugin asked first; it fetches the archive on the controller and sends it.
+            if ask_first:
                 return dict(changed=False, needs_archive=True, target=self.target)
 
         root_fs.ensure_root(self.root)

@@ -27,9 +27,10 @@ FIRST_FREETHREADED_INSTALL = 20260324
 FIRST_DYNAMIC_MUSL = 20250311  # before this, musl assets were static and cannot load C extensions
 
 _NUMBER = r'(0|[1-9]\d*)'  # no leading zeros: 3.12.01 names no asset
-_VERSION = re.compile(r'^%s\.%s(?:\.%s((a|b|rc)%s)?)?$' % (_NUMBER, _NUMBER, _NUMBER, _NUMBER))
-_TARGET = re.compile(r'^[a-z0-9_]+(?:-[a-z0-9_]+){2,4}$')  # up to x86_64-pc-windows-msvc-shared
-_BUILD = re.compile(r'^\d{8}$')
+# \Z, not $: $ also matches before a final newline, and these strings become file names and URLs.
+_VERSION = re.compile(r'^%s\.%s(?:\.%s((a|b|rc)%s)?)?\Z' % (_NUMBER, _NUMBER, _NUMBER, _NUMBER))
+_TARGET = re.compile(r'^[a-z0-9_]+(?:-[a-z0-9_]+){2,4}\Z')  # up to x86_64-pc-windows-msvc-shared
+_BUILD = re.compile(r'^\d{8}\Z')
 _ASSET = re.compile(
     r'^cpython-(?P<version>\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)\+(?P<build>\d{8})-(?P<target>.+?)-'
     r'(?P<freethreaded>freethreaded-)?(?P<variant>install_only(?:_stripped)?)\.tar\.gz$')
@@ -41,7 +42,7 @@ def parse_version(text):
 
     A prefix (``3.12``) is legal input: it asks for the one 3.12 patch a release carries.
     """
-    match = _VERSION.match(str(text).strip())
+    match = _VERSION.match(str(text))
     if not match:
         raise ValueError(
             "version %r is not a CPython version: use X.Y (highest patch of that build), X.Y.Z or "

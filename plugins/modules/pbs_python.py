@@ -98,12 +98,14 @@ options:
         build receives nothing.
       - With V(controller), O(mirror) may be a C(file://) directory on the controller, and a cache
         filled beforehand works with no network at all.
+      - An option of the action plugin, on the controller; it is not sent to the host.
     type: str
     choices: [host, controller]
     default: host
   cache_dir:
     description:
       - Controller directory of verified archives for O(delivery=controller), content-addressed by sha256.
+      - An option of the action plugin, on the controller; it is not sent to the host.
     type: path
     default: ~/.cache/pbs-python/downloads
   sha256:
@@ -267,10 +269,6 @@ delivered:
   description: With O(delivery=controller), whether the archive was copied to this host.
   returned: when O(delivery=controller)
   type: bool
-needs_archive:
-  description: Internal to O(delivery=controller) - the host lacks the build and waits for the archive.
-  returned: never to the playbook
-  type: bool
 links:
   description: Links maintained in O(link_dir), name to target.
   returned: always
@@ -288,50 +286,21 @@ removed:
 
 from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, Fetcher, UrlModule, check_url_params
 from ansible_collections.pbs.python.plugins.module_utils._host import interpreter_runner, sysctl_reader
-from ansible_collections.pbs.python.plugins.module_utils._installer import Installer, InstallError, Request
-from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, VARIANTS
+from ansible_collections.pbs.python.plugins.module_utils._installer import Installer
+from ansible_collections.pbs.python.plugins.module_utils._pin import DEFAULT_X86_64_LEVEL, OPTIONS, RULES, InstallError, Pin
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 
-ARGUMENT_SPEC = dict(
-    version=dict(type='str'),
-    build=dict(type='str'),
-    variant=dict(type='str', choices=list(VARIANTS)),
-    freethreaded=dict(type='bool'),
-    target=dict(type='str'),
-    x86_64_level=dict(type='str', choices=['baseline', 'v1', 'v2', 'v3', 'v4', 'auto'], default='baseline'),
-    mirror=dict(type='list', elements='str', default=[UPSTREAM]),
-    url=dict(type='str'),
-    _src=dict(type='path'),  # internal: the archive controller delivery or bootstrap put on the host
-    delivery=dict(type='str', choices=['host', 'controller'], default='host'),
-    cache_dir=dict(type='path', default='~/.cache/pbs-python/downloads'),
-    _origin=dict(type='str'),  # internal: the URL _src came from, recorded in the receipt
-    sha256=dict(type='str'),
-    checksums=dict(type='dict'),
-    strict_checksums=dict(type='bool', default=False),
-    install_root=dict(type='path', default='/opt/pbs-python'),
-    link_dir=dict(type='path'),
-    default=dict(type='bool', default=False),
-    state=dict(type='str', choices=['present', 'absent'], default='present'),
-    force=dict(type='bool', default=False),
-    externally_managed=dict(type='bool'),
-)
-ARGUMENT_SPEC.update(URL_ARGUMENT_SPEC)
+ARGUMENT_SPEC = dict(OPTIONS, **URL_ARGUMENT_SPEC)
 
 
 def main():
-    module = UrlModule(
-        argument_spec=ARGUMENT_SPEC,
-        supports_check_mode=True,
-        required_if=[('state', 'present', ('version', 'build'))],
-        required_one_of=[('version', 'build')],
-        mutually_exclusive=[('url', '_src')],
-    )
+    module = UrlModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **RULES)
     params = module.params
     check_url_params(module, 'mirror')
     try:
         if params['state'] == 'present' and not (params['mirror'] or params['url'] or params['_src']):
             module.fail_json(msg='mirror is empty: list at least one mirror, or give url')
-        if params['state'] == 'absent' and not params['target'] and params['x86_64_level'] == 'baseline':
+        if params['state'] == 'absent' and not params['target'] and params['x86_64_level'] == DEFAULT_X86_64_LEVEL:
             target = None  # absent matches installs of every target unless one is asked for
         else:
             target = params['target'] or detect_target(params['x86_64_level'], sysctl=sysctl_reader(module))
@@ -342,14 +311,9 @@ def main():
         if params['state'] == 'absent':
             result = installer.absent(params['version'], params['build'], params['variant'], params['freethreaded'])
         else:
-            request = Request(
-                version=params['version'], build=params['build'], variant=params['variant'],
-                freethreaded=params['freethreaded'], mirrors=params['mirror'], url=params['url'],
-                src=params['_src'], sha256=params['sha256'], checksums=params['checksums'],
-                strict=params['strict_checksums'], default=params['default'], force=params['force'],
-                delivery=params['delivery'], origin=params['_origin'], externally_managed=params['externally_managed'])
-            request.check(target)
-            result = installer.present(request)
+            pin = Pin.from_params(params)
+            pin.check(target)
+            result = installer.present(pin, ask_first=params['_ask_first'])
     except (InstallError, ValueError, OSError) as exc:
         module.fail_json(msg=str(exc))
     if not module._diff:

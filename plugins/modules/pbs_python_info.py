@@ -95,6 +95,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pbs.python.plugins.module_utils import _install_root as root_fs
 from ansible_collections.pbs.python.plugins.module_utils._host import interpreter_runner, sysctl_reader
+from ansible_collections.pbs.python.plugins.module_utils._pin import DEFAULT_INSTALL_ROOT, DEFAULT_X86_64_LEVEL, X86_64_LEVELS
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 
 
@@ -107,9 +108,8 @@ def _names(root):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(install_root=dict(type='path', default='/opt/pbs-python'), link_dir=dict(type='path'),
-                           x86_64_level=dict(type='str', default='baseline',
-                                             choices=['baseline', 'v1', 'v2', 'v3', 'v4', 'auto'])),
+        argument_spec=dict(install_root=dict(type='path', default=DEFAULT_INSTALL_ROOT), link_dir=dict(type='path'),
+                           x86_64_level=dict(type='str', default=DEFAULT_X86_64_LEVEL, choices=list(X86_64_LEVELS))),
         supports_check_mode=True,
     )
     root, link_dir = module.params['install_root'], module.params['link_dir']

@@ -21,12 +21,10 @@ from ansible_collections.pbs.python.plugins.module_utils._download_policy import
     PolicyError, check_scheme, check_timeout, redact_url,
 )
 from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, Fetcher
-from ansible_collections.pbs.python.plugins.module_utils._installer import InstallError, Request
 from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, asset_url, sums_url
+from ansible_collections.pbs.python.plugins.module_utils._pin import DEFAULT_CACHE_DIR as DEFAULT_CACHE, InstallError, Pin
 from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
 from ansible_collections.pbs.python.plugins.plugin_utils._download_cache import CacheError, DownloadCache
-
-DEFAULT_CACHE = '~/.cache/pbs-python/downloads'
 
 
 class DeliveryError(Exception):
@@ -60,10 +58,10 @@ def fetch_for_target(args, target):
     try:
         for url in mirrors + ([args['url']] if args.get('url') else []):
             check_scheme(url)
-        request = Request(args['version'], args['build'], variant=args.get('variant'),
-                          freethreaded=boolean(args.get('freethreaded') or False), mirrors=mirrors,
-                          url=args.get('url'), sha256=args.get('sha256'), checksums=args.get('checksums'),
-                          strict=boolean(args.get('strict_checksums') or False))
+        request = Pin(args['version'], args['build'], variant=args.get('variant'),
+                      freethreaded=boolean(args.get('freethreaded') or False), mirrors=mirrors,
+                      url=args.get('url'), sha256=args.get('sha256'), checksums=args.get('checksums'),
+                      strict=boolean(args.get('strict_checksums') or False))
         request.check(target)
         if request.url:
             name = unquote(urlsplit(request.url).path).rsplit('/', 1)[-1]  # no query: it may hold a token
