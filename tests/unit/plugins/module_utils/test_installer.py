@@ -18,10 +18,10 @@ import subprocess
 
 import pytest
 
-from ansible_collections.pbs.python.plugins.module_utils._installer import Request  # the pin
 from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError, Fetcher
-from ansible_collections.pbs.python.plugins.module_utils._installer import ChecksumMismatch, InstallError, Installer
+from ansible_collections.pbs.python.plugins.module_utils._installer import Installer
 from ansible_collections.pbs.python.plugins.module_utils._naming import asset_url, sums_url
+from ansible_collections.pbs.python.plugins.module_utils._pin import ChecksumMismatch, InstallError, Pin
 
 import tiny_archives
 
@@ -80,7 +80,7 @@ def installer(host, fetcher, check_mode=False):
 
 def present(host, fetcher, check_mode=False, **pin):
     """What the module does for state=present: validate the pin for the target, then install."""
-    request = Request(pin.pop('version', '3.12.14'), BUILD, mirrors=pin.pop('mirrors', [M1]), **pin)
+    request = Pin(pin.pop('version', '3.12.14'), BUILD, mirrors=pin.pop('mirrors', [M1]), **pin)
     request.check(TARGET)
     return installer(host, fetcher, check_mode).present(request)
 
