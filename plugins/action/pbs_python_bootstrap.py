@@ -105,7 +105,7 @@ class ActionModule(ActionBase):
         python = self._installed_interpreter(args['install_root'])
         if python:
             # The module answers from the receipts, without network; it asks for the archive only when needed.
-            answer = self._module(dict(host_args, delivery='controller'), task_vars, python)
+            answer = self._module(dict(host_args, _ask_first=True), task_vars, python)
             if not answer.pop('needs_archive', False):
                 return answer
         if self._task.check_mode:
