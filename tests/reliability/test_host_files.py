@@ -61,12 +61,13 @@ def links(directory):
                  else 'file') for name in sorted(os.listdir(directory)))
 
 
-def read_receipt(path, run=None):
-    """The receipt at ``path``; when it is missing, the run that should have made it fails the test."""
-    if run is not None and not os.path.exists(os.path.join(path, 'PBS_RECEIPT.json')):
-        raise AssertionError('no receipt in %s:\n%s' % (path, run.output[-3000:]))
-    with open(os.path.join(path, 'PBS_RECEIPT.json')) as handle:
-        return json.load(handle)
+def read_receipt(path):
+    """The receipt at ``path``, or None (the test that needs it then fails on its own)."""
+    try:
+        with open(os.path.join(path, 'PBS_RECEIPT.json')) as handle:
+            return json.load(handle)
+    except OSError:
+        return None
 
 
 def odd_install(root, old_install, name):
@@ -195,8 +196,8 @@ def host(tmp_path_factory, mirrors, builds, old_install):
                          if isinstance(value, dict) and 'prefix' in value)
     for name in ('foreign', 'absent', 'take', 'vanish', 'move'):
         s[name]['links_1'] = links(s[name]['bin'])
-    s['take']['receipt_1'] = read_receipt(os.path.join(take['root'], INSTALL_NAME), first)
-    s['move']['receipt_1'] = read_receipt(os.path.join(move['root'], INSTALL_NAME), first)
+    s['take']['receipt_1'] = read_receipt(os.path.join(take['root'], INSTALL_NAME))
+    s['move']['receipt_1'] = read_receipt(os.path.join(move['root'], INSTALL_NAME))
     s['hidden']['leftovers'] = leftovers(hidden['root'])
     s['hidden']['visible'] = visible(hidden['root'])
 
@@ -209,7 +210,7 @@ def host(tmp_path_factory, mirrors, builds, old_install):
     ])
     s['second'] = second
     s['move']['links_2'] = links(move['bin'])
-    s['move']['receipt_313'] = read_receipt(os.path.join(move['root'], INSTALL_313), second)
+    s['move']['receipt_313'] = read_receipt(os.path.join(move['root'], INSTALL_313))
     third = play(work, [
         pbs_task('move absent 3.13', move['root'], None, version=VERSION_313, link_dir=move['bin'], state='absent'),
     ])
