@@ -444,6 +444,9 @@ class Installer(object):
         self._refuse_install_dir(os.path.join(self.root, name))  # an X.Y pin's name is known only now
         receipt = dict(version=exact, build=req.build, target=self.target, variant=req.variant,
                        freethreaded=req.freethreaded, sha256=sha256)
+        previous = root_fs.read_receipt(os.path.join(self.root, name))  # a repair or a forced reinstall
+        if previous and previous.get('replaced_links'):
+            receipt['replaced_links'] = previous['replaced_links']  # the links still point here: keep their old targets
 
         def attempt(candidate):
             staging = root_fs.new_staging(self.root, name)

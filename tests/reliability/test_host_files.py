@@ -203,6 +203,7 @@ def host(tmp_path_factory, mirrors, builds, old_install):
 
     os.unlink(os.path.join(base, 'vanishing', 'python3'))  # the taken-over target goes away meanwhile
     second = play(work, [
+        pbs_task('take force', take['root'], take['mirror'], link_dir=take['bin'], default=True, force=True),
         pbs_task('take absent', take['root'], None, link_dir=take['bin'], state='absent'),
         pbs_task('vanish absent', vanish['root'], None, link_dir=vanish['bin'], state='absent'),
         pbs_task('move 3.13', move['root'], move['mirror'], version=VERSION_313, link_dir=move['bin'], default=True),
@@ -262,6 +263,8 @@ def test_take_over_links_repoints_and_absent_restores_the_old_targets_exactly(ho
     assert take['receipt_1']['replaced_links'] == {
         os.path.join(take['bin'], 'python3'): 'python3.11',  # relative, as it was
         os.path.join(take['bin'], 'python3.12'): os.path.join(host['system'], 'python3.12')}
+    again = result(host, 'second', 'take force')  # a reinstall in place keeps the record
+    assert again['status'] == 'ok' and again['result']['changed'], again
     back = result(host, 'second', 'take absent')
     assert back['status'] == 'ok' and back['result']['changed'], back
     assert links(take['bin']) == {'python3': 'python3.11', 'python3.11': 'file',
@@ -343,16 +346,21 @@ def test_symlinks_and_files_left_in_the_hidden_namespace_are_cleaned_by_the_next
 
 # -- paths ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('task, phrase', [
-    ('relative root', "install_root 'rel/pbs' is a relative path: give an absolute path"),
-    ('empty root', 'install_root is empty: give an absolute path'),
-    ('relative link_dir', "link_dir 'rel/bin' is a relative path: give an absolute path"),
-    ('empty link_dir', 'link_dir is empty: give an absolute path such as /usr/local/bin, or leave it unset'),
-    ('relative root absent', "install_root 'rel/pbs' is a relative path"),
-    ('info relative root', "install_root 'rel/pbs' is a relative path"),
-    ('info empty link_dir', 'link_dir is empty'),
-])
-def test_relative_and_empty_paths_are_refused_before_anything_runs(host, task, phrase):
+PATH_CASES = {  # id: (task, phrase of the refusal)
+    'relative-root': ('relative root', "install_root 'rel/pbs' is a relative path: give an absolute path"),
+    'empty-root': ('empty root', 'install_root is empty: give an absolute path'),
+    'relative-link_dir': ('relative link_dir', "link_dir 'rel/bin' is a relative path: give an absolute path"),
+    'empty-link_dir': ('empty link_dir', 'link_dir is empty: give an absolute path such as /usr/local/bin, or leave '
+                                         'it unset'),
+    'relative-root-absent': ('relative root absent', "install_root 'rel/pbs' is a relative path"),
+    'info-relative-root': ('info relative root', "install_root 'rel/pbs' is a relative path"),
+    'info-empty-link_dir': ('info empty link_dir', 'link_dir is empty'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(PATH_CASES))
+def test_relative_and_empty_paths_are_refused_before_anything_runs(host, case):
+    task, phrase = PATH_CASES[case]
     failed = result(host, 'first', task)
     assert failed['status'] == 'failed', failed
     assert phrase in failed['result']['msg'], failed['result']['msg']
