@@ -30,6 +30,7 @@ RECEIPT = 'PBS_RECEIPT.json'
 BUILD_FILE = 'BUILD'  # uv's marker: the release tag, no newline; lets uv's build pinning see us
 EXTERNALLY_MANAGED = 'EXTERNALLY-MANAGED'  # PEP 668, in the stdlib directory
 LOCK = '.lock'
+INSTALL_PREFIX = 'cpython-'  # every install directory: install_dir_name of a PBS asset name
 STAGING_PREFIX = '.staging-'
 TRASH_PREFIX = '.trash-'
 REMOVED_PREFIX = '.removed-'  # an install being deleted by state=absent: never restored
@@ -216,10 +217,20 @@ def link_target(link):
 
 
 def points_into(link, directory):
-    """Is ``link`` a symlink into ``directory``? The test of what this module made: it only ever
-    points links into its install root."""
+    """Is ``link`` a symlink into ``directory``?"""
     target = link_target(link)
     return target is not None and target.startswith(os.path.normpath(directory).rstrip(os.sep) + os.sep)
+
+
+def made_by_us(link, root):
+    """Did this module make ``link``? Every release of it pointed links only into an install
+    directory under ``root``, and every install directory is named after its asset (``cpython-*``);
+    the name matters when ``root`` is shared (``install_root: /usr`` must not claim
+    ``/usr/bin/python3 -> python3.11``). A link into a deleted install still counts."""
+    target = link_target(link)
+    if target is None or not points_into(link, root):
+        return False
+    return os.path.relpath(target, os.path.normpath(root)).startswith(INSTALL_PREFIX)
 
 
 def absolute_path(option, value, example):

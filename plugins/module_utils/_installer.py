@@ -215,8 +215,7 @@ class Installer(object):
         """{link: (current target, wanted target)} for each link that must change.
 
         The one check of what may be replaced: never a file that is not a symlink, and a symlink
-        only when this module made it (it points into install_root; every release of the module
-        made only such links) or take_over_links allows it.
+        only when this module made it (root_fs.made_by_us) or take_over_links allows it.
         """
         changes = {}
         for link, target in sorted(wanted.items()):
@@ -226,10 +225,10 @@ class Installer(object):
                                    'another link_dir' % link)
             if current == target:
                 continue
-            if kind == 'link' and not self.take_over_links and not root_fs.points_into(link, self.root):
+            if kind == 'link' and not self.take_over_links and not root_fs.made_by_us(link, self.root):
                 raise InstallError(
-                    'refusing to repoint %s: it points to %s, which this module did not install (it is outside '
-                    'install_root %s). Remove it or choose another link_dir, or set take_over_links: true to '
+                    'refusing to repoint %s: it points to %s, which this module did not install (not into an '
+                    'install under install_root %s). Remove it or choose another link_dir, or set take_over_links: true to '
                     'replace it (its old target is then restored by state: absent)' % (link, current, self.root))
             changes[link] = (current, target)
         return changes
@@ -355,7 +354,7 @@ class Installer(object):
         for link, (old, dummy) in changes.items():
             if old is None:
                 continue
-            if not root_fs.points_into(link, self.root):
+            if not root_fs.made_by_us(link, self.root):
                 replaced[link] = old  # taken over (take_over_links)
                 continue
             holder = self._install_holding(link)

@@ -138,14 +138,14 @@ options:
       - Directory in which to maintain a C(python3.X) (C(python3.Xt) when free-threaded) symlink to
         this install, for example V(/usr/local/bin). Links are switched atomically. An absolute path;
         an empty or relative one is refused.
-      - A link this module did not make (one that points outside O(install_root), for example at the
-        system Python) is refused before anything is downloaded, unless O(take_over_links) is set. A
-        file that is not a symlink is never replaced.
+      - A link this module did not make (one that does not point into an install under O(install_root),
+        for example one to the system Python) is refused before anything is downloaded, unless
+        O(take_over_links) is set. A file that is not a symlink is never replaced.
     type: path
   take_over_links:
     description:
-      - Replace links in O(link_dir) that this module did not make (symlinks that point outside
-        O(install_root)). The old target is recorded in the install's receipt and restored by
+      - Replace links in O(link_dir) that this module did not make (symlinks that do not point into an
+        install under O(install_root)). The old target is recorded in the install's receipt and restored by
         O(state=absent); if it no longer exists then, the link is removed with a warning.
     type: bool
     default: false

@@ -121,6 +121,11 @@ def host(tmp_path_factory, mirrors, builds, old_install):
     # Foreign links: refused (also in check mode), never removed by absent.
     foreign = case('foreign')
     make_link(os.path.join(foreign['bin'], 'python3'), os.path.join(system, 'python3'))
+    shared = case('shared')  # install_root is a directory the host uses too; link_dir lies inside it
+    shared['root'] = os.path.join(base, 'shared', 'usr')
+    shared['bin'] = os.path.join(shared['root'], 'bin')
+    write(os.path.join(shared['bin'], 'python3.11'), '#!/bin/sh\necho 3.11\n')
+    make_link(os.path.join(shared['bin'], 'python3'), 'python3.11')
     absent = case('absent')
     seed(old_install, absent['root'])
     make_link(os.path.join(absent['bin'], 'python3'), os.path.join(system, 'python3'))
@@ -167,6 +172,7 @@ def host(tmp_path_factory, mirrors, builds, old_install):
         pbs_task('foreign', foreign['root'], foreign['mirror'], link_dir=foreign['bin'], default=True),
         dict(pbs_task('foreign check', foreign['root'], foreign['mirror'], link_dir=foreign['bin'], default=True),
              check_mode=True),
+        pbs_task('shared', shared['root'], shared['mirror'], link_dir=shared['bin'], default=True),
         pbs_task('foreign absent', foreign['root'], None, link_dir=foreign['bin'], state='absent'),
         pbs_task('absent', absent['root'], None, link_dir=absent['bin'], state='absent'),
         pbs_task('take', take['root'], take['mirror'], link_dir=take['bin'], **take_over),
@@ -243,6 +249,16 @@ def test_a_foreign_python3_link_is_refused_before_any_download_and_left_as_it_wa
     gone = result(host, 'first', 'foreign absent')
     assert gone['status'] == 'ok' and not gone['result']['changed']
     assert links(foreign['bin']) == {'python3': system_python3}
+
+
+def test_a_link_into_a_shared_install_root_but_not_into_an_install_is_refused(host):
+    shared = host['shared']
+    link = os.path.join(shared['bin'], 'python3')
+    failed = result(host, 'first', 'shared')
+    assert failed['status'] == 'failed', failed
+    assert 'refusing to repoint %s: it points to python3.11' % link in failed['result']['msg'], failed['result']['msg']
+    assert links(shared['bin']) == {'python3': 'python3.11', 'python3.11': 'file'}
+    assert host['requests']['shared'] == [] and visible(shared['root']) == ['bin']
 
 
 def test_absent_removes_only_the_links_into_the_install(host):
