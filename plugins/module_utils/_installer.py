@@ -228,8 +228,9 @@ class Installer(object):
             if kind == 'link' and not self.take_over_links and not root_fs.made_by_us(link, self.root):
                 raise InstallError(
                     'refusing to repoint %s: it points to %s, which this module did not install (not into an '
-                    'install under install_root %s). Remove it or choose another link_dir, or set take_over_links: true to '
-                    'replace it (its old target is then restored by state: absent)' % (link, current, self.root))
+                    'install under install_root %s). Remove it or choose another link_dir, or set '
+                    'take_over_links: true to replace it (its old target is then restored by state: absent)'
+                    % (link, current, self.root))
             changes[link] = (current, target)
         return changes
 
