@@ -19,6 +19,7 @@ import fcntl
 import json
 import os
 import shutil
+import stat
 import tempfile
 
 from ansible_collections.pbs.python.plugins.module_utils._naming import (
@@ -52,12 +53,24 @@ def load_receipt(install_dir):
     take its own directory out of the match, never fail runs for other builds.
     """
     try:
-        with open(os.path.join(install_dir, RECEIPT), 'rb') as handle:
-            data = handle.read(MAX_RECEIPT + 1)
-    except (IOError, OSError) as exc:
+        # Not followed, never blocking: a symlink or a FIFO there is not a receipt this module wrote.
+        fd = os.open(os.path.join(install_dir, RECEIPT),
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0))
+    except OSError as exc:
         if exc.errno == errno.ENOENT:
             return None, None
+        if exc.errno == errno.ELOOP:
+            return None, '%s is a symlink' % RECEIPT
         return None, 'cannot read %s: %s' % (RECEIPT, exc.strerror or exc)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None, '%s is not a regular file' % RECEIPT
+        with os.fdopen(os.dup(fd), 'rb') as handle:
+            data = handle.read(MAX_RECEIPT + 1)
+    except OSError as exc:
+        return None, 'cannot read %s: %s' % (RECEIPT, exc.strerror or exc)
+    finally:
+        os.close(fd)
     if len(data) > MAX_RECEIPT:
         return None, '%s is larger than %d bytes' % (RECEIPT, MAX_RECEIPT)
     try:

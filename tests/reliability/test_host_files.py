@@ -32,7 +32,9 @@ ODD_RECEIPTS = {  # directory name -> receipt text, each wrong in one way
     'cpython-bad-json': '{"version": "3.12.1", ',
     'cpython-not-a-dict': '["3.12.1", "20240107"]\n',
     'cpython-non-string': None,  # build as a number
-    'cpython-receipt-is-a-dir': None,  # PBS_RECEIPT.json is a directory: unreadable
+    'cpython-receipt-is-a-dir': None,  # PBS_RECEIPT.json is a directory
+    'cpython-receipt-is-a-fifo': None,  # opening it for reading would block forever
+    'cpython-receipt-is-a-symlink': None,  # to the real install's (valid) receipt: the module never writes one
 }
 
 
@@ -84,6 +86,10 @@ def odd_install(root, old_install, name):
     os.unlink(receipt_path)
     if name == 'cpython-receipt-is-a-dir':
         os.makedirs(receipt_path)
+    elif name == 'cpython-receipt-is-a-fifo':
+        os.mkfifo(receipt_path)
+    elif name == 'cpython-receipt-is-a-symlink':
+        os.symlink(os.path.join('..', INSTALL_NAME, 'PBS_RECEIPT.json'), receipt_path)
     else:
         write(receipt_path, text if text is not None else json.dumps(receipt))
 
@@ -422,7 +428,9 @@ def test_pbs_python_info_lists_odd_receipts_as_damaged_with_the_reason(host):
     assert 'is not valid JSON' in damaged['cpython-bad-json']
     assert 'not a JSON object' in damaged['cpython-not-a-dict']
     assert 'build must be a string' in damaged['cpython-non-string']
-    assert 'cannot read PBS_RECEIPT.json' in damaged['cpython-receipt-is-a-dir']
+    assert 'PBS_RECEIPT.json is not a regular file' in damaged['cpython-receipt-is-a-dir']
+    assert 'PBS_RECEIPT.json is not a regular file' in damaged['cpython-receipt-is-a-fifo']
+    assert 'PBS_RECEIPT.json is a symlink' in damaged['cpython-receipt-is-a-symlink']
     assert reported['unrecognized'] == []
 
 
