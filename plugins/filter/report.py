@@ -28,8 +28,15 @@ def _install(install):
     return '%s+%s%s' % (install['version'], install['build'], 't' if install['freethreaded'] else '')
 
 
-def host_row(host, groups, pins, installs):
-    """One report row; lists are kept as lists for JSON, joined for the table and CSV."""
+def _damaged(entry):
+    return '%s (unusable receipt)' % entry['path'].rstrip('/').rsplit('/', 1)[-1]
+
+
+def host_row(host, groups, pins, installs, damaged=()):
+    """One report row; lists are kept as lists for JSON, joined for the table and CSV.
+
+    ``damaged`` are pbs_python_info's directories with an unusable receipt: broken, shown by name.
+    """
     broken = [i for i in installs if not i.get('works', True)]
     row = dict(
         host=host, groups=sorted(g for g in groups if g not in ('all', 'ungrouped')),
@@ -38,8 +45,8 @@ def host_row(host, groups, pins, installs):
         missing=[_pin(p) for p in missing(installs, pins)
                  if not any(pin_matches(p, i) for i in broken)],
         unpinned=[_install(i) for i in unpinned(installs, pins)],
-        broken=[_install(i) for i in broken],
-        paths=dict((_install(i), i['path']) for i in installs),
+        broken=[_install(i) for i in broken] + [_damaged(d) for d in damaged],
+        paths=dict([(_install(i), i['path']) for i in installs] + [(_damaged(d), d['path']) for d in damaged]),
     )
     row['drift'] = bool(row['missing'] or row['unpinned'] or row['broken'])
     row['reached'] = True
@@ -62,7 +69,7 @@ def fleet_report(hostvars, hosts, pins_var='__pbs_python_report_pins', info_var=
             rows.append(unknown_row(host, facts.get('group_names', [])))
             continue
         rows.append(host_row(host, facts.get('group_names', []), facts.get(pins_var) or [],
-                             info.get('installs', [])))
+                             info.get('installs', []), info.get('damaged', [])))
     return dict(hosts=rows, drifted=[r['host'] for r in rows if r['drift']], table=table(rows), csv=to_csv(rows))
 
 

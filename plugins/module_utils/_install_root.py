@@ -19,32 +19,105 @@ import fcntl
 import json
 import os
 import shutil
+import stat
 import tempfile
 
-from ansible_collections.pbs.python.plugins.module_utils._naming import interpreter_name
+from ansible_collections.pbs.python.plugins.module_utils._naming import (
+    VARIANTS, check_build, check_target, interpreter_name, is_prefix,
+)
+from ansible_collections.pbs.python.plugins.module_utils._release import normalize_sha256
 
 RECEIPT = 'PBS_RECEIPT.json'
 BUILD_FILE = 'BUILD'  # uv's marker: the release tag, no newline; lets uv's build pinning see us
 EXTERNALLY_MANAGED = 'EXTERNALLY-MANAGED'  # PEP 668, in the stdlib directory
 LOCK = '.lock'
+INSTALL_PREFIX = 'cpython-'  # every install directory: install_dir_name of a PBS asset name
 STAGING_PREFIX = '.staging-'
 TRASH_PREFIX = '.trash-'
 REMOVED_PREFIX = '.removed-'  # an install being deleted by state=absent: never restored
+MAX_RECEIPT = 1 << 20  # a receipt is a few hundred bytes; anything huge is not one of ours
 RECEIPT_FIELDS = ('version', 'build', 'target', 'variant', 'freethreaded', 'sha256', 'url')
 VERSION_PROBE = ("import sys; v = sys.version_info; print('%d.%d.%d%s' % (v[0], v[1], v[2], "
                  "{'alpha': 'a', 'beta': 'b', 'candidate': 'rc'}.get(v[3], '') + (str(v[4]) if v[3] != 'final' else '')))")
 
 
 def read_receipt(install_dir):
-    """The receipt of an install, or None when it is missing or unreadable (a damaged install)."""
+    """The receipt of an install, or None when it is missing or cannot be used (see load_receipt)."""
+    return load_receipt(install_dir)[0]
+
+
+def load_receipt(install_dir):
+    """(receipt, None), or (None, why) when the receipt cannot be used, or (None, None) when there is none.
+
+    Every later run reads every receipt under the root; one odd or hand-edited file must only
+    take its own directory out of the match, never fail runs for other builds.
+    """
     try:
-        with open(os.path.join(install_dir, RECEIPT)) as handle:
-            receipt = json.load(handle)
-    except (IOError, OSError, ValueError):
-        return None
-    if not isinstance(receipt, dict) or any(field not in receipt for field in RECEIPT_FIELDS):
-        return None
-    return receipt
+        # Not followed, never blocking: a symlink or a FIFO there is not a receipt this module wrote.
+        fd = os.open(os.path.join(install_dir, RECEIPT),
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0))
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None, None
+        if exc.errno == errno.ELOOP:
+            return None, '%s is a symlink' % RECEIPT
+        return None, 'cannot read %s: %s' % (RECEIPT, exc.strerror or exc)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None, '%s is not a regular file' % RECEIPT
+        with os.fdopen(os.dup(fd), 'rb') as handle:
+            data = handle.read(MAX_RECEIPT + 1)
+    except OSError as exc:
+        return None, 'cannot read %s: %s' % (RECEIPT, exc.strerror or exc)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_RECEIPT:
+        return None, '%s is larger than %d bytes' % (RECEIPT, MAX_RECEIPT)
+    try:
+        receipt = json.loads(data.decode('utf-8'))
+    except ValueError as exc:  # UnicodeDecodeError is one too
+        return None, '%s is not valid JSON (%s)' % (RECEIPT, exc)
+    why = receipt_problem(receipt)
+    return (None, '%s: %s' % (RECEIPT, why)) if why else (receipt, None)
+
+
+def receipt_problem(receipt):
+    """Why a parsed receipt cannot be trusted, or None: each field is read back as a path part, a
+    version to compare or a link to manage, so each must have the type and grammar this module writes."""
+    if not isinstance(receipt, dict):
+        return 'not a JSON object'
+    missing = [field for field in RECEIPT_FIELDS if field not in receipt]
+    if missing:
+        return 'no %s' % ', '.join(missing)
+    strings = [field for field in ('version', 'build', 'target', 'variant', 'sha256', 'url', 'installed_at')
+               if field in receipt and not isinstance(receipt[field], str)]
+    if strings:
+        return '%s must be a string' % ', '.join(strings)
+    try:
+        if receipt['version'] != receipt['version'].strip() or is_prefix(receipt['version']):
+            raise ValueError
+    except ValueError:
+        return 'version %r is not an exact CPython version such as 3.12.4' % (receipt['version'],)
+    for field, check in (('build', check_build), ('target', check_target), ('sha256', normalize_sha256)):
+        try:
+            if check(receipt[field]) != receipt[field]:
+                raise ValueError
+        except ValueError:
+            return '%s %r is not a valid %s' % (field, receipt[field], field)
+    if receipt['variant'] not in VARIANTS:
+        return 'variant %r is not one of %s' % (receipt['variant'], ', '.join(VARIANTS))
+    for field in ('freethreaded', 'relocated'):
+        if field in receipt and not isinstance(receipt[field], bool):
+            return '%s must be true or false' % field
+    links = receipt.get('links', [])
+    if not isinstance(links, list) or not all(isinstance(link, str) and os.path.isabs(link) for link in links):
+        return 'links must be a list of absolute paths'
+    replaced = receipt.get('replaced_links', {})
+    if not isinstance(replaced, dict) or not all(
+            isinstance(link, str) and os.path.isabs(link) and isinstance(old, str) and old
+            for link, old in replaced.items()):
+        return 'replaced_links must map absolute link paths to their old targets'
+    return None
 
 
 def write_markers(install_dir, receipt):
@@ -62,20 +135,37 @@ def _write_atomic(path, text):
 
 
 def installs(root):
-    """Every (directory, receipt) under ``root``; hidden entries are our own staging or trash."""
+    """Every (directory, receipt) under ``root`` with a usable receipt."""
+    return survey(root)[0]
+
+
+def survey(root):
+    """(installs, damaged): every (directory, receipt) under ``root``, and every (directory, why)
+    whose receipt cannot be used.
+
+    Hidden entries are our own staging or trash. An entry that is not a real directory (a symlink,
+    a file) is never an install: the module only makes directories, and a symlink may lead to
+    files that are not the module's to replace or delete.
+    """
     try:
         names = sorted(os.listdir(root))
     except OSError:
-        return []
-    found = []
+        return [], []
+    found, damaged = [], []
     for name in names:
         path = os.path.join(root, name)
-        if name.startswith('.') or not os.path.isdir(path):
+        if name.startswith('.') or not is_real_dir(path):
             continue
-        receipt = read_receipt(path)
+        receipt, why = load_receipt(path)
         if receipt is not None:
             found.append((path, receipt))
-    return found
+        elif why:
+            damaged.append((path, why))
+    return found, damaged
+
+
+def is_real_dir(path):
+    return os.path.isdir(path) and not os.path.islink(path)
 
 
 def interpreter_path(install_dir, receipt):
@@ -128,8 +218,45 @@ def links_into(install_dir, receipt, link_dir=None):
     candidates = set(receipt.get('links', []))
     if link_dir and os.path.isdir(link_dir):
         candidates.update(os.path.join(link_dir, name) for name in os.listdir(link_dir))
-    inside = install_dir + os.sep
-    return sorted(link for link in candidates if (link_state(link)[1] or '').startswith(inside))
+    return sorted(link for link in candidates if points_into(link, install_dir))
+
+
+def link_target(link):
+    """Where a symlink leads, as a normalised absolute path (a relative target counts from the
+    link's directory), or None when ``link`` is not a symlink."""
+    if not os.path.islink(link):
+        return None
+    return os.path.normpath(os.path.join(os.path.dirname(link), os.readlink(link)))
+
+
+def points_into(link, directory):
+    """Is ``link`` a symlink into ``directory``?"""
+    target = link_target(link)
+    return target is not None and target.startswith(os.path.normpath(directory).rstrip(os.sep) + os.sep)
+
+
+def made_by_us(link, root):
+    """Did this module make ``link``? Every release of it pointed links only into an install
+    directory under ``root``, and every install directory is named after its asset (``cpython-*``);
+    the name matters when ``root`` is shared (``install_root: /usr`` must not claim
+    ``/usr/bin/python3 -> python3.11``). A link into a deleted install still counts."""
+    target = link_target(link)
+    if target is None or not points_into(link, root):
+        return False
+    return os.path.relpath(target, os.path.normpath(root)).startswith(INSTALL_PREFIX)
+
+
+def absolute_path(option, value, example):
+    """``value`` normalised, refusing an empty or relative path before anything runs: a relative
+    one would name a directory that depends on the remote user's working directory."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise ValueError('%s is empty: give an absolute path such as %s%s' % (
+            option, example, ', or leave it unset' if option == 'link_dir' else ''))
+    if not os.path.isabs(value):
+        raise ValueError('%s %r is a relative path: give an absolute path such as %s' % (option, value, example))
+    return os.path.normpath(value)
 
 
 class Lock(object):
@@ -178,13 +305,25 @@ def recover(root):
     for name in os.listdir(root):
         path = os.path.join(root, name)
         if name.startswith((STAGING_PREFIX, REMOVED_PREFIX)):
-            shutil.rmtree(path, ignore_errors=True)
+            delete(path)
         elif name.startswith(TRASH_PREFIX):
             original = os.path.join(root, name[len(TRASH_PREFIX):])
-            if os.path.exists(original):
-                shutil.rmtree(path, ignore_errors=True)
+            if os.path.lexists(original) or not is_real_dir(path):
+                delete(path)  # swaps only ever move real directories aside: anything else is not an install
             else:  # killed between the two renames of a swap: the old install comes back
                 os.rename(path, original)
+
+
+def delete(path):
+    """Delete whatever is at ``path`` in the root, whatever its type: a symlink or a file is
+    unlinked (never followed: its target is not ours), a directory removed with what is in it."""
+    try:
+        if is_real_dir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    except OSError:
+        pass  # gone already, or not removable now: the next run under the lock tries again
 
 
 def tidy(root):
@@ -234,7 +373,7 @@ def swap_in(root, staging, name):
         # Never restored from here on: a kill while deleting must not bring half a tree back.
         removed = os.path.join(root, REMOVED_PREFIX + name)
         os.rename(trash, removed)
-        shutil.rmtree(removed, ignore_errors=True)
+        delete(removed)
     return final
 
 
@@ -246,7 +385,7 @@ def remove(root, name):
     """
     trash = os.path.join(root, REMOVED_PREFIX + name)
     os.rename(os.path.join(root, name), trash)
-    shutil.rmtree(trash, ignore_errors=True)
+    delete(trash)
 
 
 def link_state(path):

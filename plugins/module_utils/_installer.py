@@ -43,13 +43,18 @@ def _what_to_do(error, build):
 
 
 class Installer(object):
-    def __init__(self, root, target, link_dir, fetcher, check_mode, run):
+    """``take_over_links`` allows repointing a link this module did not make (see _links_to_change);
+    ``warnings`` collects what the module should warn about once the run is over."""
+
+    def __init__(self, root, target, link_dir, fetcher, check_mode, run, take_over_links=False):
         self.root = root
         self.target = target
         self.link_dir = link_dir
         self.fetcher = fetcher
         self.check_mode = check_mode
         self.run = run
+        self.take_over_links = take_over_links
+        self.warnings = []
 
     # -- state on the host -------------------------------------------------------------------
 
@@ -79,20 +84,54 @@ class Installer(object):
             wanted[os.path.join(self.link_dir, 'python3')] = target
         return wanted
 
-    def _refuse_link_conflicts(self, req):
+    def _exact_version(self, req):
+        """The exact version a pin names without the network (None for an X.Y pin no checksum settles)."""
+        if not req.prefix:
+            return req.version
+        locked = req.locked(self.target)
+        return locked[2] if locked else None
+
+    def _refuse_conflicts(self, req, exact):
+        """Refuse, before any download, to replace what this module did not make: a link in link_dir,
+        or (once the exact version is known) a symlink or file where the install directory goes."""
         if self.link_dir:
             names = [interpreter_name(req.version, req.freethreaded)] + (['python3'] if req.default else [])
             self._links_to_change(dict((os.path.join(self.link_dir, name), None) for name in names))
+        if exact:
+            self._refuse_install_dir(os.path.join(self.root, install_dir_name(req.asset(exact, self.target))))
+
+    @staticmethod
+    def _refuse_install_dir(path):
+        if os.path.islink(path):
+            what = 'a symlink to %s' % os.readlink(path)
+        elif os.path.lexists(path) and not os.path.isdir(path):
+            what = 'a file'
+        else:
+            return
+        raise InstallError('refusing to install into %s: it is %s, not an install directory this module made. '
+                           'Move it out of install_root (or choose another install_root), then rerun' % (path, what))
 
     def _links_to_change(self, wanted):
+        """{link: (current target, wanted target)} for each link that must change.
+
+        The one check of what may be replaced: never a file that is not a symlink, and a symlink
+        only when this module made it (root_fs.made_by_us) or take_over_links allows it.
+        """
         changes = {}
         for link, target in sorted(wanted.items()):
             kind, current = root_fs.link_state(link)
             if kind == 'other':
                 raise InstallError('refusing to replace %s: it is not a symlink. Remove it, or choose '
                                    'another link_dir' % link)
-            if current != target:
-                changes[link] = (current, target)
+            if current == target:
+                continue
+            if kind == 'link' and not self.take_over_links and not root_fs.made_by_us(link, self.root):
+                raise InstallError(
+                    'refusing to repoint %s: it points to %s, which this module did not install (not into an '
+                    'install under install_root %s). Remove it or choose another link_dir, or set '
+                    'take_over_links: true to replace it (its old target is then restored by state: absent)'
+                    % (link, current, self.root))
+            changes[link] = (current, target)
         return changes
 
     # -- present -------------------------------------------------------------------------------
@@ -107,12 +146,14 @@ class Installer(object):
                 root_fs.tidy(self.root)  # leftovers of an interrupted run, if any; no network either way
             return dict(changed=False, diff=dict(before=before, after=before), **before)
 
+        if not current:
+            self._refuse_conflicts(req, self._exact_version(req))  # before any download, on the controller too
         if self.check_mode:
             after = self._predict(current, req)
             return dict(changed=True, diff=dict(before=before, after=after), **after)
         if not current:
-            self._refuse_link_conflicts(req)  # before any download, on the controller too
             if ask_first:
+                # The action plugin asked first; it fetches the archive on the controller and sends it.
                 return dict(changed=False, needs_archive=True, target=self.target)
 
         root_fs.ensure_root(self.root)
@@ -129,7 +170,7 @@ class Installer(object):
                     root_fs.write_markers(*current)
                     relocated = True
             else:
-                self._refuse_link_conflicts(req)
+                self._refuse_conflicts(req, self._exact_version(req))
                 current = self._install(req)
             self._apply_links(current, self._wanted_links(current[1], current[0], req.default))
             if self._marker_to_change(current, req):
@@ -206,14 +247,44 @@ class Installer(object):
             root_fs.externally_managed(current[0], current[1]) != req.externally_managed
 
     def _apply_links(self, current, wanted):
+        """Switch the links to ``current``, recording in its receipt, before any link moves, what a
+        taken-over link pointed to; that record follows the link from install to install, so
+        whichever install holds the link last gives the old target back."""
         path, receipt = current
         changes = self._links_to_change(wanted)
+        replaced = dict(receipt.get('replaced_links', {}))
+        givers = {}  # other installs whose record of a replaced target moves to this one
+        for link, (old, dummy) in changes.items():
+            if old is None:
+                continue
+            if not root_fs.made_by_us(link, self.root):
+                replaced[link] = old  # taken over (take_over_links)
+                continue
+            holder = self._install_holding(link)
+            if holder and holder[0] != path and link in holder[1].get('replaced_links', {}):
+                replaced[link] = holder[1]['replaced_links'][link]
+                givers.setdefault(holder[0], (holder[1], []))[1].append(link)
+        known = set(receipt.get('links', []))
+        if not known.issuperset(wanted) or replaced != receipt.get('replaced_links', {}):
+            receipt['links'] = sorted(known | set(wanted))
+            if replaced:
+                receipt['replaced_links'] = replaced
+            root_fs.write_markers(path, receipt)
         for link, (dummy, target) in changes.items():
             root_fs.switch_link(link, target)
-        known = set(receipt.get('links', []))
-        if not known.issuperset(wanted):
-            receipt['links'] = sorted(known | set(wanted))
-            root_fs.write_markers(path, receipt)
+        for other, (other_receipt, links) in givers.items():
+            for link in links:
+                del other_receipt['replaced_links'][link]
+            if not other_receipt['replaced_links']:
+                del other_receipt['replaced_links']
+            root_fs.write_markers(other, other_receipt)
+
+    def _install_holding(self, link):
+        """(directory, receipt) of the install under install_root that ``link`` points into, or None."""
+        relative = os.path.relpath(root_fs.link_target(link), os.path.normpath(self.root))
+        path = os.path.join(self.root, relative.split(os.sep, 1)[0])
+        receipt = root_fs.read_receipt(path) if root_fs.is_real_dir(path) else None
+        return (path, receipt) if receipt is not None else None
 
     # -- download and install ----------------------------------------------------------------
 
@@ -272,8 +343,12 @@ class Installer(object):
     def _install(self, req):
         exact, sha256, urls = self._resolve(req)
         name = install_dir_name(req.asset(exact, self.target))
+        self._refuse_install_dir(os.path.join(self.root, name))  # an X.Y pin's name is known only now
         receipt = dict(version=exact, build=req.build, target=self.target, variant=req.variant,
                        freethreaded=req.freethreaded, sha256=sha256)
+        previous = root_fs.read_receipt(os.path.join(self.root, name))  # a repair or a forced reinstall
+        if previous and previous.get('replaced_links'):
+            receipt['replaced_links'] = previous['replaced_links']  # the links still point here: keep their old targets
 
         def attempt(candidate):
             staging = root_fs.new_staging(self.root, name)
@@ -338,11 +413,21 @@ class Installer(object):
             doomed = self._matching(version, build, variant, freethreaded)
             result = self._absent_result(doomed)
             for path, receipt in doomed:
-                for link in root_fs.links_into(path, receipt, self.link_dir):
-                    os.unlink(link)
-                    result['links'][link] = None
+                for link in root_fs.links_into(path, receipt, self.link_dir):  # into the install: ours
+                    result['links'][link] = self._release_link(link, receipt.get('replaced_links', {}).get(link))
                 root_fs.remove(self.root, os.path.basename(path))
         return result
+
+    def _release_link(self, link, old):
+        """Give a taken-over link its old target back (atomically), else remove it; the new target."""
+        if old is not None:
+            if os.path.exists(os.path.join(os.path.dirname(link), old)):
+                root_fs.switch_link(link, old)
+                return old
+            self.warnings.append('%s pointed to %s before take_over_links replaced it, but %s no longer exists: '
+                                 'the link is removed instead of restored' % (link, old, old))
+        os.unlink(link)
+        return None
 
     def _absent_result(self, doomed):
         removed = [path for path, dummy in doomed]

@@ -45,6 +45,7 @@ OPTIONS = dict(
     strict_checksums=dict(type='bool', default=False),
     install_root=dict(type='path', default=DEFAULT_INSTALL_ROOT),
     link_dir=dict(type='path'),
+    take_over_links=dict(type='bool', default=False),
     default=dict(type='bool', default=False),
     state=dict(type='str', choices=['present', 'absent'], default='present'),
     force=dict(type='bool', default=False),

@@ -129,14 +129,28 @@ options:
     default: false
   install_root:
     description:
-      - Directory that holds one sub-directory per build, named after its asset, side by side.
+      - Directory that holds one sub-directory per build, named after its asset, side by side. An absolute
+        path; an empty or relative one is refused.
+      - A symlink or a file where an install directory goes is refused, never replaced, and so is a
+        directory whose receipt cannot be read (it is left alone, and listed by M(pbs.python.pbs_python_info)).
     type: path
     default: /opt/pbs-python
   link_dir:
     description:
       - Directory in which to maintain a C(python3.X) (C(python3.Xt) when free-threaded) symlink to
-        this install, for example V(/usr/local/bin). Links are switched atomically.
+        this install, for example V(/usr/local/bin). Links are switched atomically. An absolute path;
+        an empty or relative one is refused.
+      - A link this module did not make (one that does not point into an install under O(install_root),
+        for example one to the system Python) is refused before anything is downloaded, unless
+        O(take_over_links) is set. A file that is not a symlink is never replaced.
     type: path
+  take_over_links:
+    description:
+      - Replace links in O(link_dir) that this module did not make (symlinks that do not point into an
+        install under O(install_root)). The old target is recorded in the install's receipt and restored by
+        O(state=absent); if it no longer exists then, the link is removed with a warning.
+    type: bool
+    default: false
   default:
     description:
       - Also point C(python3) in O(link_dir) at this install.
@@ -145,7 +159,8 @@ options:
   state:
     description:
       - V(present) installs the build; V(absent) removes the matching installs and the links in
-        O(link_dir) that point into them.
+        O(link_dir) that point into them; a link taken over with O(take_over_links) gets its old target back.
+        Links and directories this module did not make are never removed.
     type: str
     choices: [present, absent]
     default: present
@@ -286,8 +301,11 @@ removed:
 
 from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, Fetcher, UrlModule, check_url_params
 from ansible_collections.pbs.python.plugins.module_utils._host import interpreter_runner, sysctl_reader
+from ansible_collections.pbs.python.plugins.module_utils._install_root import absolute_path
 from ansible_collections.pbs.python.plugins.module_utils._installer import Installer
-from ansible_collections.pbs.python.plugins.module_utils._pin import DEFAULT_X86_64_LEVEL, OPTIONS, RULES, InstallError, Pin
+from ansible_collections.pbs.python.plugins.module_utils._pin import (
+    DEFAULT_INSTALL_ROOT, DEFAULT_X86_64_LEVEL, OPTIONS, RULES, InstallError, Pin,
+)
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 
 ARGUMENT_SPEC = dict(OPTIONS, **URL_ARGUMENT_SPEC)
@@ -296,6 +314,11 @@ ARGUMENT_SPEC = dict(OPTIONS, **URL_ARGUMENT_SPEC)
 def main():
     module = UrlModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **RULES)
     params = module.params
+    try:
+        root = absolute_path('install_root', params['install_root'], DEFAULT_INSTALL_ROOT)
+        link_dir = absolute_path('link_dir', params['link_dir'], '/usr/local/bin')
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     check_url_params(module, 'mirror')
     try:
         if params['state'] == 'present' and not (params['mirror'] or params['url'] or params['_src']):
@@ -305,9 +328,9 @@ def main():
         else:
             target = params['target'] or detect_target(params['x86_64_level'], sysctl=sysctl_reader(module))
         installer = Installer(
-            root=params['install_root'], target=target, link_dir=params['link_dir'],
+            root=root, target=target, link_dir=link_dir,
             fetcher=Fetcher(params, timeout=params['timeout'], retries=params['retries']),
-            check_mode=module.check_mode, run=interpreter_runner(module))
+            check_mode=module.check_mode, run=interpreter_runner(module), take_over_links=params['take_over_links'])
         if params['state'] == 'absent':
             result = installer.absent(params['version'], params['build'], params['variant'], params['freethreaded'])
         else:
@@ -316,6 +339,8 @@ def main():
             result = installer.present(pin, ask_first=params['_ask_first'])
     except (InstallError, ValueError, OSError) as exc:
         module.fail_json(msg=str(exc))
+    for warning in installer.warnings:
+        module.warn(warning)
     if not module._diff:
         result.pop('diff', None)
     module.exit_json(**result)

@@ -15,8 +15,10 @@ version_added: 0.1.0
 description:
   - Lists every build under O(install_root) from its receipt (version, build, target, variant,
     sha256, source URL), the links that point into it, and whether its interpreter still runs.
-  - Directories under O(install_root) without a valid receipt are reported as unrecognized; they are
-    neither installs of this collection nor complete ones.
+  - Entries under O(install_root) without a receipt (or that are not directories) are reported as
+    unrecognized; they are neither installs of this collection nor complete ones. A directory whose
+    receipt cannot be used (unreadable, not JSON, a field of the wrong type or form) is listed in
+    RV(damaged) with the reason; the other installs are reported as usual.
   - Reads only the host's state; never uses the network.
 author:
   - pbs.python contributors (@pbs-python)
@@ -32,11 +34,11 @@ attributes:
     platforms: posix
 options:
   install_root:
-    description: The directory that holds the builds.
+    description: The directory that holds the builds. An absolute path.
     type: path
     default: /opt/pbs-python
   link_dir:
-    description: Also report links in this directory that point into an install.
+    description: Also report links in this directory that point into an install. An absolute path.
     type: path
   x86_64_level:
     description: x86-64 level assumed when detecting the host's target triple.
@@ -83,10 +85,19 @@ target:
   type: str
   sample: x86_64-unknown-linux-gnu
 unrecognized:
-  description: Directories under the install root without a valid receipt.
+  description: Entries under the install root without a receipt, or that are not directories.
   returned: always
   type: list
   elements: str
+damaged:
+  description: Directories under the install root whose receipt cannot be used; the module neither
+    matches nor removes them.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path: {description: The directory., type: str, returned: always}
+    error: {description: What is wrong with its receipt., type: str, returned: always}
 '''
 
 import os
@@ -112,11 +123,16 @@ def main():
                            x86_64_level=dict(type='str', default=DEFAULT_X86_64_LEVEL, choices=list(X86_64_LEVELS))),
         supports_check_mode=True,
     )
-    root, link_dir = module.params['install_root'], module.params['link_dir']
+    try:
+        root = root_fs.absolute_path('install_root', module.params['install_root'], '/opt/pbs-python')
+        link_dir = root_fs.absolute_path('link_dir', module.params['link_dir'], '/usr/local/bin')
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     run = interpreter_runner(module)
 
     installs = []
-    for path, receipt in root_fs.installs(root):
+    found, damaged = root_fs.survey(root)
+    for path, receipt in found:
         works, why = root_fs.interpreter_runs(path, receipt, run)
         entry = dict((field, receipt[field]) for field in root_fs.RECEIPT_FIELDS)
         entry.update(path=path, python=root_fs.interpreter_path(path, receipt), works=works, error=why,
@@ -125,7 +141,7 @@ def main():
         if 'installed_at' in receipt:
             entry['installed_at'] = receipt['installed_at']
         installs.append(entry)
-    known = set(entry['path'] for entry in installs)
+    known = set(entry['path'] for entry in installs) | set(path for path, dummy in damaged)
     unrecognized = sorted(
         os.path.join(root, name) for name in _names(root)
         if not name.startswith('.') and os.path.join(root, name) not in known)
@@ -134,7 +150,8 @@ def main():
     except ValueError as exc:
         module.warn(str(exc))
         target = ''
-    module.exit_json(changed=False, installs=installs, unrecognized=unrecognized, target=target)
+    module.exit_json(changed=False, installs=installs, unrecognized=unrecognized, target=target,
+                     damaged=[dict(path=path, error=why) for path, why in damaged])
 
 
 if __name__ == '__main__':

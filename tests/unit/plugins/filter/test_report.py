@@ -34,3 +34,13 @@ def test_rows_name_each_kind_of_drift_and_unreached_hosts():
     lines = dict((line.split()[0], line) for line in report['table'].splitlines()[2:])
     assert lines['good'].endswith(' ok') and lines['down'].endswith('UNKNOWN (not reached)')
     assert 'down,web,,,,,,True' in report['csv']
+
+
+def test_a_directory_with_an_unusable_receipt_shows_as_broken_and_the_rest_of_the_host_as_usual():
+    info = {'installs': [install('3.12.1', '20240107')],
+            'damaged': [{'path': '/opt/pbs-python/cpython-local', 'error': 'PBS_RECEIPT.json: version ...'}]}
+    row = fleet_report({'odd': dict(facts([]), __pbs_python_report_info=info)}, ['odd'])['hosts'][0]
+    assert row['reached'] and row['drift']
+    assert row['installed'] == ['3.12.1+20240107'] and row['missing'] == []
+    assert row['broken'] == ['cpython-local (unusable receipt)']
+    assert row['paths']['cpython-local (unusable receipt)'] == '/opt/pbs-python/cpython-local'
