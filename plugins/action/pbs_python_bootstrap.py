@@ -24,7 +24,7 @@ import time
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.pbs.python.plugins.module_utils import _build_prefix
+from ansible_collections.pbs.python.plugins.module_utils import _build_prefix, _files
 from ansible_collections.pbs.python.plugins.module_utils._install_root import (
     VERSION_PROBE, BUILD_FILE, RECEIPT, STAGING_PREFIX,
 )
@@ -34,8 +34,11 @@ from ansible_collections.pbs.python.plugins.module_utils._naming import (
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 from ansible_collections.pbs.python.plugins.plugin_utils._delivery import DeliveryError, fetch_for_target
 
-# The host has no Python but the one just unpacked: it runs the module's own relocation code.
-RELOCATE = inspect.getsource(_build_prefix) + '\nimport sys\nrelocate(sys.argv[1], sys.argv[2])\n'
+# The host has no Python but the one just unpacked: it runs the module's own relocation code (each
+# source compiled on its own, as each starts with ``from __future__``; _build_prefix uses _files').
+RELOCATE = ('import sys\nnames = {}\n'
+            + ''.join('exec(%r, names)\n' % inspect.getsource(module) for module in (_files, _build_prefix))
+            + 'names["relocate"](sys.argv[1], sys.argv[2])\n')
 
 _HOST_PROBE = ("uname -s; uname -m; head -c 65536 /bin/sh | od -An -v -tx1 | tr -d ' \\n'; echo; "
                "grep -m2 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null; true")
