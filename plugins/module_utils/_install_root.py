@@ -107,7 +107,8 @@ def interpreter_runs(install_dir, receipt, run):
     if not os.access(python, os.X_OK):
         return False, '%s is missing or not executable' % python
     try:
-        rc, out, err = run([python, '-I', '-S', '-c', VERSION_PROBE])
+        # -B: the probe must not write __pycache__ into the tree (with the caller's umask, 0700 under 077)
+        rc, out, err = run([python, '-I', '-S', '-B', '-c', VERSION_PROBE])
     except (IOError, OSError) as exc:  # e.g. a truncated binary: Exec format error
         return False, 'cannot run %s: %s' % (python, getattr(exc, 'strerror', None) or exc)
     if rc != 0:
