@@ -345,8 +345,8 @@ class _Extractor(object):
         """Refuse a member whose pax/long-name headers, or an archive whose headers in all, are too big."""
         self.metadata += size
         if member > MAX_METADATA:
-            raise ArchiveError("archive member %d has a %d-byte metadata header (pax or GNU long name): refusing "
-                               "it; a real one holds a path or two, under %d KiB"
+            raise ArchiveError("archive member %d has %d bytes of metadata headers (pax or GNU long names): "
+                               "refusing it; a real member's headers hold a path or two, under %d KiB"
                                % (self.members, member, MAX_METADATA >> 10))
         if self.metadata > MAX_METADATA_TOTAL:
             raise ArchiveError("the archive has more than %d MiB of metadata headers (pax or GNU long names): "

@@ -41,7 +41,7 @@ def make_dirs(path):
     that run sets its mode.
     """
     missing = []
-    while not os.path.isdir(path):
+    while path and not os.path.isdir(path):
         missing.append(path)
         parent = os.path.dirname(path)
         if parent == path:

@@ -185,7 +185,7 @@ def test_pax_header_bombs_are_refused_in_bounded_memory_before_the_digest(tmp_pa
     assert entry(run, 'normal')['status'] == 'ok' and run.result('normal')['changed'], run.output[-3000:]
     assert entry(run, 'pax-bomb')['status'] == entry(run, 'pax-many')['status'] == 'failed'
     bomb, many = run.result('pax-bomb'), run.result('pax-many')
-    assert 'unusable archive: archive member 9 has a %d-byte metadata header' % (BOMB_HEADER - 20 + 9 + 8) \
+    assert 'unusable archive: archive member 9 has %d bytes of metadata headers' % (BOMB_HEADER - 20 + 9 + 8) \
         in bomb['msg'], bomb['msg']
     assert 'more than 16 MiB of metadata headers' in many['msg'], many['msg']
     for result in (bomb, many):
