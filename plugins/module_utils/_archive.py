@@ -8,6 +8,12 @@ stream mode costs about twice the work of this reader, and an install must refus
 members (absolute names, ``..``, escaping links, devices, bombs) itself. A PBS archive only
 needs directories, regular files, symlinks and hardlinks, so the reader accepts exactly those.
 
+Modes follow the rules of tarfile's ``data`` filter (PEP 706), made deterministic: directories are
+0755, files 0644, or 0755 when the owner may execute them, whatever the archive says (0777, setuid,
+sticky) and whatever the umask. Owners are the running user's. Everything before the end of the
+stream is unverified input (the digest is known only then), so metadata is bounded per member and
+per archive, and only the pax keys this reader uses are kept.
+
 Three stages overlap: the caller's ``read`` plus sha256 (I/O and hashlib release the GIL), zlib
 inflation (releases the GIL) and the tar writer in the calling thread. Queues are bounded, so
 memory stays at a few MiB whatever the archive size.
@@ -24,6 +30,8 @@ import posixpath
 import threading
 import zlib
 
+from ansible_collections.pbs.python.plugins.module_utils._files import DIR_MODE, file_mode
+
 try:
     import queue
 except ImportError:  # pragma: no cover
@@ -34,11 +42,21 @@ BLOCK = 512
 QUEUE_DEPTH = 4
 DEFAULT_MAX_MEMBERS = 100000
 DEFAULT_MAX_BYTES = 4 << 30  # a PBS install_only tree is ~100-300 MB unpacked
-MAX_METADATA = 1 << 20  # pax and GNU long-name headers hold a path or two
+# pax and GNU long-name headers of one member hold a path and a link target, each under PATH_MAX
+# (4 KiB on Linux), plus a few short records (mtime, uid, uname...): 64 KiB is 16 times that, and
+# what one member may hold in memory at once.
+MAX_METADATA = 64 << 10
+# A real install_only archive carries well under 1 MiB of pax/long-name data (one header per path
+# over 100 bytes); the total cap bounds the time spent on metadata that a hostile archive repeats.
+MAX_METADATA_TOTAL = 16 << 20
+# mtimes past 2**34 s (the year 2514) mean nothing and overflow utime on some hosts.
+MAX_MTIME = 1 << 34
+_PAX_KEYS = frozenset([b'path', b'linkpath', b'size'])  # all the reader uses; every other key is dropped
 _GZIP_MAGIC = b'\x1f\x8b'
 _END = object()
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+# What an archive's content (not the host) can make the filesystem refuse while extracting.
+_CONTENT_ERRNOS = frozenset([errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
+                             errno.EMLINK, errno.EINVAL, errno.EOVERFLOW, errno.EILSEQ])
 _UTIME_FD = os.utime in getattr(os, 'supports_fd', set())
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0)
 
@@ -81,7 +99,10 @@ def symlink_stays_inside(relpath, target):
 
 
 def _number(field):
+    """A tar number field: octal text, or GNU base-256 (first byte 0x80; 0xff marks a negative)."""
     if field[:1] and ord(field[:1]) & 0x80:  # GNU base-256 for sizes above 8 GiB
+        if field[:1] != b'\x80':
+            raise ArchiveError("the archive has a negative number in a tar header")
         value = 0
         for byte in bytearray(field[1:]):
             value = (value << 8) | byte
@@ -104,19 +125,29 @@ def _checksum_ok(header):
 
 
 def _pax_records(data):
-    """Parse pax extended-header records ("<len> key=value\\n")."""
+    """The records of a pax extended header ("<len> key=value\\n") that the reader uses.
+
+    Other keys are dropped as they are parsed, so a header cannot make the reader hold more than
+    the path, link target and size of one member.
+    """
     records, pos = {}, 0
     while pos < len(data):
-        space = data.find(b' ', pos)
-        if space < 0:
-            break
-        length = int(data[pos:space])
-        if length <= 0:
+        space = data.find(b' ', pos, pos + 21)  # a length of 20 digits is already absurd
+        digits = data[pos:space] if space > pos else b''
+        end = pos + int(digits) if digits.isdigit() else pos
+        if space < 0 or end <= space or end > len(data):
             raise ArchiveError("malformed pax header in archive")
-        key, dummy, value = data[space + 1:pos + length - 1].partition(b'=')
-        records[key.decode('utf-8', 'replace')] = value.decode('utf-8', 'surrogateescape')
-        pos += length
+        key, dummy, value = data[space + 1:end - 1].partition(b'=')
+        if key in _PAX_KEYS:
+            records[key.decode('ascii')] = value.decode('utf-8', 'surrogateescape')
+        pos = end
     return records
+
+
+def _pax_size(text):
+    if not (text.isascii() and text.isdigit()) or len(text) > 20:  # isdigit alone accepts other scripts' digits
+        raise ArchiveError("the archive has an unusable size %r in a pax header" % text[:40])
+    return int(text)
 
 
 class _Pipeline(object):
@@ -293,7 +324,7 @@ class _Extractor(object):
         self.dirs = {''}
         self.files = set()
         self.symlinks = {}
-        self.dir_modes = {}
+        self.metadata = 0
 
     def path(self, rel):
         return os.path.join(self.dest, rel) if rel else self.dest
@@ -310,6 +341,17 @@ class _Extractor(object):
             raise ArchiveError("the archive unpacks to more than %d MiB: refusing it as a likely "
                                "decompression bomb" % (self.max_bytes >> 20))
 
+    def count_metadata(self, size, member):
+        """Refuse a member whose pax/long-name headers, or an archive whose headers in all, are too big."""
+        self.metadata += size
+        if member > MAX_METADATA:
+            raise ArchiveError("archive member %d has %d bytes of metadata headers (pax or GNU long names): "
+                               "refusing it; a real member's headers hold a path or two, under %d KiB"
+                               % (self.members, member, MAX_METADATA >> 10))
+        if self.metadata > MAX_METADATA_TOTAL:
+            raise ArchiveError("the archive has more than %d MiB of metadata headers (pax or GNU long names): "
+                               "refusing it as a likely archive bomb" % (MAX_METADATA_TOTAL >> 20))
+
     def ensure_dir(self, rel):
         missing = []
         while rel not in self.dirs:  # a loop, not recursion: member paths can be thousands deep
@@ -318,9 +360,8 @@ class _Extractor(object):
             missing.append(rel)
             rel = posixpath.dirname(rel)
         for rel in reversed(missing):
-            os.mkdir(self.path(rel), 0o755)
-            if _UMASK & 0o755:
-                os.chmod(self.path(rel), 0o755)
+            os.mkdir(self.path(rel), DIR_MODE)
+            os.chmod(self.path(rel), DIR_MODE)  # not mkdir's mode: the umask would take bits away
             self.dirs.add(rel)
 
     def fresh(self, rel):
@@ -332,19 +373,20 @@ class _Extractor(object):
         self.ensure_dir(posixpath.dirname(rel))
         return self.path(rel)
 
-    def directory(self, rel, mode):
+    def directory(self, rel):
+        """Directories are 0755 whatever the archive says: one writable by others lets anyone swap files."""
         self.ensure_dir(rel)
-        self.dir_modes[rel] = mode
 
     def regular(self, rel, mode, mtime, pieces):
-        fd = os.open(self.fresh(rel), _OPEN_FLAGS, mode)
+        if not 0 <= mtime < MAX_MTIME:
+            raise ArchiveError("archive member %s/%s has an unusable mtime %d" % (self.top, rel, mtime))
+        fd = os.open(self.fresh(rel), _OPEN_FLAGS, 0o600)
         try:
             for piece in pieces:
                 while piece:
                     written = os.write(fd, piece)
                     piece = piece[written:]
-            if mode & _UMASK:
-                os.fchmod(fd, mode)
+            os.fchmod(fd, file_mode(mode))  # explicit: neither the archive's bits nor the umask decide
             if _UTIME_FD:  # keeps .pyc files valid: they record the source mtime
                 os.utime(fd, (mtime, mtime))
         finally:
@@ -369,20 +411,18 @@ class _Extractor(object):
         self.files.add(rel)
 
     def finish(self):
-        """Check links against the real tree (symlink chains can defeat lexical checks), set modes."""
+        """Check links against the real tree: symlink chains can defeat lexical checks."""
         real_dest = os.path.realpath(self.dest)
         for rel in self.symlinks:
             resolved = os.path.realpath(self.path(rel))
             if resolved != real_dest and not resolved.startswith(real_dest + os.sep):
                 raise ArchiveError("archive member %s/%s is a symlink that resolves outside the "
                                    "install directory" % (self.top, rel))
-        for rel in sorted(self.dir_modes, reverse=True):
-            if self.dir_modes[rel] != 0o755:
-                os.chmod(self.path(rel), self.dir_modes[rel])
 
 
 def _extract_members(reader, extractor):
     pending = {}
+    metadata = 0  # bytes of pax/long-name headers of the member being read
     while True:
         header = reader.read(BLOCK)
         if header == b'\x00' * BLOCK:
@@ -395,9 +435,12 @@ def _extract_members(reader, extractor):
         extractor.count_member()
         padded = (size + BLOCK - 1) // BLOCK * BLOCK
         if kind in (b'x', b'L', b'K', b'g'):
-            if size > MAX_METADATA:
-                raise ArchiveError("archive member %d has a %d-byte metadata header: refusing it"
-                                   % (extractor.members, size))
+            metadata += size
+            extractor.count_metadata(size, metadata)
+            if kind == b'g':  # global defaults: nothing this reader uses
+                for dummy in reader.take(padded):
+                    pass
+                continue
             data = reader.read(padded)[:size]
             if kind == b'x':
                 pending.update(_pax_records(data))
@@ -412,20 +455,19 @@ def _extract_members(reader, extractor):
         name = pending.pop('path', name)
         linkname = pending.pop('linkpath', _text(header[157:257]))
         if 'size' in pending:
-            size = int(pending.pop('size'))
-            if size < 0:
-                raise ArchiveError("the archive has a negative size in a pax header")
+            size = _pax_size(pending.pop('size'))
             padded = (size + BLOCK - 1) // BLOCK * BLOCK
         pending.clear()
+        metadata = 0
         rel = member_path(name, extractor.top)
-        mode = _number(header[100:108]) & 0o777
+        mode = _number(header[100:108])
         if kind in (b'0', b'\x00', b'7'):
             extractor.count_bytes(size)
-            extractor.regular(rel, mode | 0o600, _number(header[136:148]), reader.take(size))
+            extractor.regular(rel, mode, _number(header[136:148]), reader.take(size))
             for dummy in reader.take(padded - size):
                 pass
         elif kind == b'5':
-            extractor.directory(rel, mode | 0o700)
+            extractor.directory(rel)
         elif kind == b'2':
             extractor.symlink(rel, linkname)
         elif kind == b'1':
@@ -455,6 +497,9 @@ def extract_tar_gz(read, dest, top='python', max_members=DEFAULT_MAX_MEMBERS, ma
         except ValueError as exc:  # a non-numeric tar or pax number field
             raise ArchiveError("the archive is not a valid tar stream (%s)" % exc)
         except OSError as exc:
+            if exc.errno in _CONTENT_ERRNOS:  # e.g. a name over 255 bytes, 70,000 hard links to one file
+                raise ArchiveError("the archive has a member this host cannot create (%s: %s)"
+                                   % (exc.strerror, os.path.relpath(exc.filename or dest, dest)))
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # a host fault, not the archive's
                 message = ("no space left on the device while extracting into %s after %d MiB (free some space "
                            "or choose another install_root)" % (os.path.dirname(dest), extractor.bytes >> 20))

@@ -20,6 +20,8 @@ import io
 import os
 import re
 
+from ansible_collections.pbs.python.plugins.module_utils._files import file_mode, write_atomic
+
 BUILD_PREFIX = '/install'
 # The build compilers PBS records (clang, or a cross gcc under /usr/bin) mean nothing on a host.
 _COMPILER_KEYS = frozenset(['CC', 'CXX', 'BLDSHARED', 'LDSHARED', 'LDCXXSHARED', 'LINKCC'])
@@ -95,11 +97,8 @@ def _rewrite(path, patch, *args):
     new = patch(text, *args)
     if new is None:
         return False
-    temp = '%s.pbs-python-%d' % (path, os.getpid())  # beside it, then renamed: a live install never shows half a file
-    with io.open(temp, 'w', encoding='utf-8', errors='surrogateescape') as handle:
-        handle.write(new)
-    os.chmod(temp, os.stat(path).st_mode & 0o7777)
-    os.rename(temp, path)
+    # Atomic: a live install never shows half a file; 0644/0755 whatever the umask or the old mode.
+    write_atomic(path, new, file_mode(os.stat(path).st_mode))
     return True
 
 

@@ -22,6 +22,7 @@ import shutil
 import stat
 import tempfile
 
+from ansible_collections.pbs.python.plugins.module_utils._files import DIR_MODE, make_dirs, write_atomic
 from ansible_collections.pbs.python.plugins.module_utils._naming import (
     VARIANTS, check_build, check_target, interpreter_name, is_prefix,
 )
@@ -122,16 +123,9 @@ def receipt_problem(receipt):
 
 def write_markers(install_dir, receipt):
     """Write the receipt and uv's BUILD file, each atomically (a live receipt is rewritten when
-    links change, and readers never take the lock)."""
-    _write_atomic(os.path.join(install_dir, BUILD_FILE), receipt['build'])
-    _write_atomic(os.path.join(install_dir, RECEIPT), json.dumps(receipt, indent=2, sort_keys=True) + '\n')
-
-
-def _write_atomic(path, text):
-    temp = '%s.%d.tmp' % (path, os.getpid())
-    with open(temp, 'w') as handle:
-        handle.write(text)
-    os.rename(temp, path)
+    links change, and readers never take the lock); 0644 whatever the umask, so every user can read them."""
+    write_atomic(os.path.join(install_dir, BUILD_FILE), receipt['build'])
+    write_atomic(os.path.join(install_dir, RECEIPT), json.dumps(receipt, indent=2, sort_keys=True) + '\n')
 
 
 def installs(root):
@@ -189,9 +183,9 @@ def set_externally_managed(install_dir, receipt, wanted):
             os.unlink(path)
         return
     python = os.path.basename(interpreter_path(install_dir, receipt))
-    _write_atomic(path, '[externally-managed]\nError=This Python is shared by the host and managed by Ansible '
-                        '(pbs.python): install packages into a virtual environment instead:\n  %s -m venv DIR\n'
-                        % python)
+    write_atomic(path, '[externally-managed]\nError=This Python is shared by the host and managed by Ansible '
+                       '(pbs.python): install packages into a virtual environment instead:\n  %s -m venv DIR\n'
+                       % python)
 
 
 def interpreter_runs(install_dir, receipt, run):
@@ -203,7 +197,8 @@ def interpreter_runs(install_dir, receipt, run):
     if not os.access(python, os.X_OK):
         return False, '%s is missing or not executable' % python
     try:
-        rc, out, err = run([python, '-I', '-S', '-c', VERSION_PROBE])
+        # -B: the probe must not write __pycache__ into the tree (with the caller's umask, 0700 under 077)
+        rc, out, err = run([python, '-I', '-S', '-B', '-c', VERSION_PROBE])
     except (IOError, OSError) as exc:  # e.g. a truncated binary: Exec format error
         return False, 'cannot run %s: %s' % (python, getattr(exc, 'strerror', None) or exc)
     if rc != 0:
@@ -277,10 +272,12 @@ class Lock(object):
 
 
 def ensure_root(root):
-    """Create the install root, turning permission problems into an actionable message."""
+    """Create the install root, turning permission problems into an actionable message.
+
+    Directories made on the way are 0755 whatever the umask: every user runs the interpreters.
+    """
     try:
-        if not os.path.isdir(root):
-            os.makedirs(root, 0o755)
+        make_dirs(root)
         probe = tempfile.mkdtemp(prefix=STAGING_PREFIX + 'probe-', dir=root)
         try:
             os.rmdir(probe)
@@ -349,7 +346,7 @@ def tidy(root):
 
 def new_staging(root, name):
     staging = tempfile.mkdtemp(prefix="%s%s-" % (STAGING_PREFIX, name), dir=root)
-    os.chmod(staging, 0o755)  # mkdtemp makes it 0700; the install must be usable by everyone
+    os.chmod(staging, DIR_MODE)  # mkdtemp makes it 0700; the install must be usable by everyone
     return staging
 
 
@@ -404,11 +401,7 @@ def switch_link(path, target):
     may share a link directory. Temporaries left by killed runs are removed here.
     """
     directory = os.path.dirname(path)
-    try:
-        os.makedirs(directory, 0o755)
-    except OSError as exc:
-        if exc.errno != errno.EEXIST:  # made meanwhile by a run for another root: fine
-            raise
+    make_dirs(directory)  # 0755 whatever the umask: users run the interpreters through these links
     prefix = '.%s.pbs-python-tmp-' % os.path.basename(path)
     for name in os.listdir(directory):
         # prefix[:-1]: the fixed name of releases before per-process names

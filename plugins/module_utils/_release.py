@@ -40,7 +40,8 @@ def parse_sha256sums(text):
     """Map asset name -> lowercase digest from a coreutils-style SHA256SUMS file.
 
     Malformed lines are an error rather than skipped: a truncated or HTML "SHA256SUMS" must
-    not silently lose the entry we are about to trust.
+    not silently lose the entry we are about to trust. A name listed twice with two digests is an
+    error too: which one is right cannot be known, and the last one would win silently.
     """
     sums = {}
     for number, line in enumerate(text.splitlines(), 1):
@@ -50,7 +51,10 @@ def parse_sha256sums(text):
         if not match:
             raise ValueError("SHA256SUMS line %d is malformed (expected '<sha256>  <file name>'): %r"
                              % (number, line[:120]))
-        sums[match.group(2)] = match.group(1).lower()
+        name, digest = match.group(2), match.group(1).lower()
+        if sums.setdefault(name, digest) != digest:
+            raise ValueError("SHA256SUMS lists %s twice with different digests, %s and %s (line %d): the "
+                             "file is inconsistent; fix it on the mirror" % (name, sums[name], digest, number))
     if not sums:
         raise ValueError("SHA256SUMS is empty")
     return sums

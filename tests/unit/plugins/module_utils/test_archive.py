@@ -23,6 +23,7 @@ import stat
 import tarfile
 import threading
 import time
+import tracemalloc
 import zlib
 
 import pytest
@@ -70,7 +71,7 @@ def gz(data):
 
 
 def raw_header(name, kind=b'0', size=0, linkname='', mode=0o644, mtime=MTIME, size_field=None,
-               mode_field=None, magic=b'ustar\x0000'):
+               mode_field=None, magic=b'ustar\x0000', mtime_field=None):
     """One ustar header block with a correct checksum, fields given as tar stores them."""
     header = bytearray(512)
 
@@ -83,7 +84,7 @@ def raw_header(name, kind=b'0', size=0, linkname='', mode=0o644, mtime=MTIME, si
     put(108, 8, b'0000000\x00')
     put(116, 8, b'0000000\x00')
     put(124, 12, size_field if size_field is not None else b'%011o\x00' % size)
-    put(136, 12, b'%011o\x00' % mtime)
+    put(136, 12, mtime_field if mtime_field is not None else b'%011o\x00' % mtime)
     put(148, 8, b' ' * 8)
     put(156, 1, kind)
     put(157, 100, linkname.encode('utf-8'))
@@ -204,9 +205,24 @@ def snapshot(root):
 
 
 def tarfile_reference(data, root):
+    """tarfile's extraction, modes aside (see ``data_modes``)."""
     with tarfile.open(fileobj=io.BytesIO(data), mode='r:gz') as archive:
         archive.extractall(root, **FULLY_TRUSTED)
     return os.path.join(root, 'python')
+
+
+def data_modes(shot):
+    """A snapshot with the modes the extractor gives: tarfile's ``data`` filter rules, made
+    deterministic (directories 0755; files 0755 when the owner may execute them, else 0644)."""
+    tree, links = shot
+    fixed = {}
+    for rel, info in tree.items():
+        if info[0] == 'dir':
+            info = ('dir', 0o755)
+        elif info[0] == 'file':
+            info = ('file', 0o755 if info[1] & 0o100 else 0o644) + info[2:]
+        fixed[rel] = info
+    return fixed, links
 
 
 def written_bytes(root):
@@ -232,7 +248,7 @@ def test_normal_tree_matches_tarfile(layout, fmt, chunk):
     assert stats['bytes'] == sum(len(e['data']) for e in entries if e['kind'] == tarfile.REGTYPE)
     assert stats['members'] >= len(entries)
 
-    expected = snapshot(tarfile_reference(data, os.path.join(layout.root, 'reference')))
+    expected = data_modes(snapshot(tarfile_reference(data, os.path.join(layout.root, 'reference'))))
     shutil.rmtree(os.path.join(layout.root, 'reference'))
     got = snapshot(layout.dest)
     assert got == expected
@@ -241,7 +257,8 @@ def test_normal_tree_matches_tarfile(layout, fmt, chunk):
     assert tree['bin/python3'] == ('symlink', 'python3.12')
     assert tree['bin/python3.12'][:3] == ('file', 0o755, MTIME + 1)
     assert tree['lib/python3.12/os.py'][2] == MTIME - 86400 * 365
-    assert tree['lib/python3.12'] == ('dir', 0o750)
+    assert tree['lib/python3.12'] == ('dir', 0o755)  # 0750 in the archive
+    assert tree['lib/python3.12/secret.cfg'][:2] == ('file', 0o644)  # 0600 in the archive
     assert tree['lib/libpython3.12.so.1.0'][3] == MiB + MiB // 2 + 13
     if fmt != tarfile.USTAR_FORMAT:
         assert os.path.realpath(os.path.join(layout.dest, 'lib/long-link')).endswith('.py')
@@ -254,7 +271,7 @@ def test_small_chunks_stress_boundaries(layout, chunk):
     data = gz(make_tar(entries, tarfile.GNU_FORMAT))
     stats = layout.extract(data, chunk=chunk)
     assert stats['sha256'] == hashlib.sha256(data).hexdigest()
-    expected = snapshot(tarfile_reference(data, os.path.join(layout.root, 'reference')))
+    expected = data_modes(snapshot(tarfile_reference(data, os.path.join(layout.root, 'reference'))))
     shutil.rmtree(os.path.join(layout.root, 'reference'))
     assert snapshot(layout.dest) == expected
 
@@ -279,6 +296,30 @@ def test_read_only_files_stay_writable_by_owner(layout):
     assert stat.S_IMODE(os.stat(os.path.join(layout.dest, 'ro')).st_mode) == 0o755
 
 
+def test_modes_follow_the_data_filter_whatever_the_umask(layout):
+    """0777, 0666, setuid, setgid and sticky bits in the archive (the top directory too) never reach
+    the disk: a tree writable by others lets any user replace what root runs."""
+    os.chmod(layout.dest, 0o755)
+    data = gz(make_tar([entry('python/', tarfile.DIRTYPE, mode=0o777),
+                        entry('python/bin', tarfile.DIRTYPE, mode=0o1777),
+                        entry('python/bin/python3.12', data=b'#!/bin/sh\n', mode=0o4777),
+                        entry('python/bin/tool', data=b'#!/bin/sh\n', mode=0o2755),
+                        entry('python/bin/owner-only', data=b'#!/bin/sh\n', mode=0o700),
+                        entry('python/lib', tarfile.DIRTYPE, mode=0o2700),
+                        entry('python/lib/data', data=b'x', mode=0o666),
+                        entry('python/lib/others-x', data=b'x', mode=0o1617),
+                        entry('python/implied/dir/file', data=b'x', mode=0o644)]))
+    old = os.umask(0o077)
+    try:
+        layout.extract(data)
+    finally:
+        os.umask(old)
+    modes = dict((rel, info[1]) for rel, info in snapshot(layout.dest)[0].items())
+    assert modes == {'.': 0o755, 'bin': 0o755, 'bin/python3.12': 0o755, 'bin/tool': 0o755, 'bin/owner-only': 0o755,
+                     'lib': 0o755, 'lib/data': 0o644, 'lib/others-x': 0o644, 'implied': 0o755,
+                     'implied/dir': 0o755, 'implied/dir/file': 0o644}
+
+
 def test_concatenated_gzip_members_and_trailing_padding(layout):
     tar = make_tar(normal_tree(big=False), tarfile.GNU_FORMAT)
     cut1, cut2 = 700, len(tar) // 2 + 3  # inside a header and inside file data
@@ -286,7 +327,7 @@ def test_concatenated_gzip_members_and_trailing_padding(layout):
     stats = layout.extract(data, chunk=7)
     assert stats['sha256'] == hashlib.sha256(data).hexdigest()
     assert stats['compressed_bytes'] == len(data)
-    expected = snapshot(tarfile_reference(gz(tar), os.path.join(layout.root, 'reference')))
+    expected = data_modes(snapshot(tarfile_reference(gz(tar), os.path.join(layout.root, 'reference'))))
     assert snapshot(layout.dest) == expected
 
 
@@ -519,6 +560,64 @@ def case_non_numeric_pax_size(lay):
                       raw_header('python/a', b'0', size=0)))
 
 
+def case_pax_size_with_other_digits(lay):
+    record = pax_record('size', '\u0661\u0662')  # Arabic-Indic digits: int() would take them
+    return gz(raw_tar(raw_header('././@PaxHeader', b'x', size=len(record)), padded(record),
+                      raw_header('python/a', b'0', size=0)))
+
+
+def case_pax_length_absurd(lay):
+    record = b'9' * 30 + b' path=python/x\n'
+    return gz(raw_tar(raw_header('././@PaxHeader', b'x', size=len(record)), padded(record),
+                      raw_header('python/a', b'0', size=0)))
+
+
+def case_pax_record_longer_than_header(lay):
+    record = b'999 path=python/x\n'
+    return gz(raw_tar(raw_header('././@PaxHeader', b'x', size=len(record)), padded(record),
+                      raw_header('python/a', b'0', size=0)))
+
+
+def case_pax_headers_pile_up(lay):
+    """Two headers under the per-member cap, for one member: together over it."""
+    record = pax_record('comment', 'x' * (MAX_METADATA // 2 + 100))
+    header = raw_header('././@PaxHeader', b'x', size=len(record)) + padded(record)
+    return gz(raw_tar(header, header, raw_header('python/a', b'0', size=0)))
+
+
+def case_metadata_total(lay):
+    """Headers each under the per-member cap, one per member: more than 16 MiB in all."""
+    record = pax_record('comment', 'x' * (MAX_METADATA - 100))
+    one = raw_header('././@PaxHeader', b'x', size=len(record)) + padded(record) + \
+        raw_header('python/', b'5')
+    return gz(raw_tar(*([one] * ((16 << 20) // MAX_METADATA + 2))))
+
+
+def case_base256_mtime_overflow(lay):
+    return gz(raw_tar(raw_header('python/a', b'0', size=1, mtime_field=b'\x80' + (1 << 80).to_bytes(11, 'big')),
+                      padded(b'a')))
+
+
+def case_negative_mtime(lay):
+    return gz(raw_tar(raw_header('python/a', b'0', size=1, mtime_field=b'\xff' * 12), padded(b'a')))
+
+
+def case_negative_base256_size(lay):
+    return gz(raw_tar(raw_header('python/a', b'0', size_field=b'\xff' * 12)))
+
+
+def case_name_too_long(lay):
+    record = pax_record('path', 'python/' + 'n' * 300)
+    return gz(raw_tar(raw_header('././@PaxHeader', b'x', size=len(record)), padded(record),
+                      raw_header('python/a', b'0', size=0)))
+
+
+def case_symlink_target_too_long(lay):
+    record = pax_record('linkpath', 'd/' * 3000)
+    return gz(raw_tar(raw_header('././@PaxHeader', b'x', size=len(record)), padded(record),
+                      raw_header('python/link', b'2', linkname='d')))
+
+
 def case_non_octal_size_field(lay):
     return gz(raw_tar(raw_header('python/a', b'0', size_field=b'99999999999\x00')))
 
@@ -583,7 +682,16 @@ HOSTILE = [
     (case_huge_pax_header, 'metadata header'),
     (case_huge_gnu_longname, 'metadata header'),
     (case_malformed_pax_record, 'not a valid tar stream|malformed pax'),
-    (case_non_numeric_pax_size, 'not a valid tar stream'),
+    (case_non_numeric_pax_size, 'unusable size'),
+    (case_pax_size_with_other_digits, 'unusable size'),
+    (case_pax_length_absurd, 'malformed pax'),
+    (case_pax_record_longer_than_header, 'malformed pax'),
+    (case_pax_headers_pile_up, 'metadata header'),
+    (case_base256_mtime_overflow, 'unusable mtime'),
+    (case_negative_mtime, 'negative number'),
+    (case_negative_base256_size, 'negative number'),
+    (case_name_too_long, 'cannot create'),
+    (case_symlink_target_too_long, 'cannot create'),
     (case_non_octal_size_field, 'not a valid tar stream'),
     (case_non_octal_mode_field, 'not a valid tar stream'),
     (case_pax_size_bomb, 'decompression bomb'),
@@ -603,6 +711,24 @@ def test_hostile_archive_is_refused_and_contained(layout, build, message, chunk)
     layout.assert_contained()
     assert not os.path.lexists(os.path.join(layout.root, 'evil'))
     assert_threads_back_to(baseline)
+
+
+def test_metadata_is_bounded_per_archive(layout):
+    """Each header under the per-member cap, but 16 MiB of them in all: refused, in bounded memory.
+
+    Before the caps, 300 pax headers just under 1 MiB each held ~340 MiB until the digest check.
+    """
+    data = case_metadata_total(layout)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ArchiveError, match='more than 16 MiB of metadata') as info:
+            layout.extract(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.transient is False
+    assert peak < 32 * MiB, peak  # the pipeline's queues of 1 MiB chunks, nothing that grows with the headers
+    layout.assert_contained()
 
 
 @pytest.mark.parametrize('cut', [10, 100, 0.5, -9, -1])

@@ -110,6 +110,22 @@ def test_parse_rejects_malformed_lines(text, line):
     assert 'line %d is malformed' % line in str(info.value)
 
 
+def test_parse_rejects_one_name_with_two_digests_and_names_both():
+    name = 'cpython-3.12.14+20260814-x86_64-unknown-linux-gnu-install_only_stripped.tar.gz'
+    text = SUMS['20260814'] + '%s  %s\n' % ('AB' * 32, name)
+    with pytest.raises(ValueError) as info:
+        parse_sha256sums(text)
+    message = str(info.value)
+    assert 'lists %s twice with different digests' % name in message
+    assert uv_digest('20260814', name) in message and 'ab' * 32 in message and 'line 333' in message
+
+
+def test_parse_accepts_one_name_listed_twice_with_the_same_digest():
+    name = 'cpython-3.12.14+20260814-x86_64-unknown-linux-gnu-install_only_stripped.tar.gz'
+    digest = uv_digest('20260814', name)
+    assert parse_sha256sums(SUMS['20260814'] + '%s *%s\n' % (digest.upper(), name))[name] == digest
+
+
 def test_parse_rejects_truncated_real_file():
     """A download cut mid-line must not silently drop the entry it cut."""
     text = SUMS['20260814']

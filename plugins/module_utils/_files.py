@@ -1,0 +1,89 @@
+# -*- coding: utf-8 -*-
+# Copyright: pbs.python contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Files and directories the module creates on a host, with modes that do not depend on the umask.
+
+An interpreter in a shared install root is run by every user of the host (through the links), and
+by Ansible as root: what we create must be readable and executable by all (0755/0644) and writable
+by the owner alone, whatever umask the play, become or a hardened login gave the process. So every
+mode is set with an explicit chmod, never left to ``mode & ~umask``.
+
+Stdlib only: pbs_python_bootstrap runs this file's source on hosts without Ansible's modules.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+import tempfile
+
+DIR_MODE = 0o755
+FILE_MODE = 0o644
+EXEC_MODE = 0o755
+
+
+def file_mode(mode):
+    """The mode a file gets from the mode an archive (or an older install) gave it.
+
+    The rules of tarfile's ``data`` filter (PEP 706), made deterministic: no write bit for group or
+    others, no setuid/setgid/sticky bit, readable by all, executable by all when the owner may
+    execute it.
+    """
+    return EXEC_MODE if mode & 0o100 else FILE_MODE
+
+
+def make_dirs(path):
+    """``os.makedirs`` whose new directories are 0755 whatever the umask; existing ones are left alone.
+
+    Returns the directories it created, outermost first. Another run may create one meanwhile: then
+    that run sets its mode.
+    """
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    created = []
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, DIR_MODE)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST or not os.path.isdir(directory):
+                raise
+            continue
+        os.chmod(directory, DIR_MODE)
+        created.append(directory)
+    return created
+
+
+def write_atomic(path, data, mode=FILE_MODE, fsync=False):
+    """Replace ``path`` with ``data`` (text is written as UTF-8): readers see the old or the new file, never half.
+
+    A temporary file beside it gets the data and ``mode`` (explicitly, not through the umask), then
+    is renamed over ``path``; on any error it is removed and ``path`` is untouched. ``fsync`` makes
+    the data durable before the rename, for files that other runs trust after a crash.
+    """
+    if not isinstance(data, bytes):
+        data = data.encode('utf-8', 'surrogateescape')
+    fd, temp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=os.path.dirname(path) or '.')
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, mode)
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
