@@ -255,15 +255,22 @@ def absolute_path(option, value, example):
 
 
 class Lock(object):
-    """An exclusive flock on ``<root>/.lock``: concurrent runs on one host take turns."""
+    """An exclusive flock on ``<dir>/.lock``: concurrent runs take turns (install roots, the mirror
+    root, the controller cache's entries). With ``wait=False`` a held lock raises BlockingIOError."""
 
-    def __init__(self, root):
-        self.path = os.path.join(root, LOCK)
+    def __init__(self, directory, wait=True):
+        self.path = os.path.join(directory, LOCK)
+        self.wait = wait
         self.fd = None
 
     def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0), 0o644)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if self.wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
         return self
 
     def __exit__(self, *exc):
@@ -332,16 +339,10 @@ def tidy(root):
     try:
         if not any(n.startswith((STAGING_PREFIX, TRASH_PREFIX, REMOVED_PREFIX)) for n in os.listdir(root)):
             return
-        fd = os.open(os.path.join(root, LOCK), os.O_RDWR | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0), 0o644)
+        with Lock(root, wait=False):
+            recover(root)
     except OSError:
-        return  # unreadable, read-only or foreign root: nothing this run may clean
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        recover(root)
-    except (IOError, OSError):
-        pass  # another run holds the lock (it recovers), or the root is not ours to clean
-    finally:
-        os.close(fd)
+        pass  # another run holds the lock (it recovers), or the root is unreadable, read-only or not ours
 
 
 def new_staging(root, name):

@@ -17,10 +17,10 @@ __metaclass__ = type
 import json
 import os
 import re
-import tempfile
 
 from ansible_collections.pbs.python.plugins.module_utils._download_policy import redact_url
 from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher, FetchError, sha256_file
+from ansible_collections.pbs.python.plugins.module_utils._files import make_dirs, write_atomic
 from ansible_collections.pbs.python.plugins.module_utils._install_root import Lock
 from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, asset_url, check_build, parse_asset_name
 from ansible_collections.pbs.python.plugins.module_utils._release import normalize_sha256
@@ -108,22 +108,6 @@ def uv_downloads(held):
 
 # -- files -------------------------------------------------------------------------------------
 
-def atomic_write(path, text):
-    """Replace ``path`` with ``text`` by temp file and rename: readers see old or new, never half."""
-    fd, temp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
-        os.rename(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
-
-
 def _read(path):
     try:
         with open(path) as handle:
@@ -199,7 +183,7 @@ class Mirror(object):
         if not os.path.isdir(self.root):
             if self.check_mode:
                 return self._predict_fresh(wanted, uv_json)
-            os.makedirs(self.root, 0o755)
+            make_dirs(self.root)
             self.result['changed'] = True
         with Lock(self.root) if not self.check_mode else _NoLock():
             self._load_state()
@@ -216,8 +200,8 @@ class Mirror(object):
             if uv_json:
                 self._write_uv_json(held, uv_json)
             if not self.check_mode and json.dumps(self.state, sort_keys=True) != before:
-                atomic_write(os.path.join(self.root, STATE), json.dumps(
-                    dict(version=1, files=self.state), indent=1, sort_keys=True) + '\n')
+                write_atomic(os.path.join(self.root, STATE), json.dumps(
+                    dict(version=1, files=self.state), indent=1, sort_keys=True) + '\n', fsync=True)
         self.result['held'] = ['%s/%s' % key for key in sorted(held)]
         return self.result
 
@@ -252,8 +236,7 @@ class Mirror(object):
             return
         if replacing:
             os.unlink(path)  # never leave bytes the lock does not name where clients can fetch them
-        if not os.path.isdir(os.path.dirname(path)):
-            os.makedirs(os.path.dirname(path), 0o755)
+        make_dirs(os.path.dirname(path))
         if self._download(build, name, digest, partial):
             self.result['resumed'].append(name)
         os.chmod(partial, 0o644)
@@ -349,7 +332,7 @@ class Mirror(object):
         if text is None:
             os.unlink(path)
         else:
-            atomic_write(path, text)
+            write_atomic(path, text, fsync=True)
 
 
 class _NoLock(object):

@@ -21,6 +21,7 @@ import time
 
 from ansible_collections.pbs.python.plugins.module_utils._download_policy import redact_url
 from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError
+from ansible_collections.pbs.python.plugins.module_utils._files import make_dirs, write_atomic
 from ansible_collections.pbs.python.plugins.module_utils._install_root import Lock
 from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
 
@@ -89,11 +90,8 @@ class DownloadCache(object):
         except FetchError as exc:
             raise CacheError('cannot read SHA256SUMS: %s' % exc)
         path = self._sums_path(url)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        temp = '%s.%d.tmp' % (path, os.getpid())  # one per worker: forks race here
-        with open(temp, 'w') as handle:
-            handle.write(text)
-        os.rename(temp, path)
+        make_dirs(os.path.dirname(path))
+        write_atomic(path, text)  # hosts' workers race here: each writes its own temporary file
         return text
 
     def _sums_path(self, url):
@@ -104,7 +102,7 @@ class DownloadCache(object):
         final = self.path(name, sha256)
         if os.path.exists(final):
             return final
-        os.makedirs(os.path.dirname(final), exist_ok=True)
+        make_dirs(os.path.dirname(final))
         with Lock(os.path.dirname(final)):
             if os.path.exists(final):  # another host's worker filled it while we waited
                 return final
@@ -118,8 +116,7 @@ class DownloadCache(object):
                 os.unlink(final + '.partial')
                 raise CacheError('checksum mismatch for %s from %s: expected sha256 %s, got %s; nothing was '
                                  'cached or installed' % (name, redact_url(url), sha256, actual), mismatch=True)
-            with open(final + ORIGIN, 'w') as handle:
-                handle.write(redact_url(url))
+            write_atomic(final + ORIGIN, redact_url(url))
             os.rename(final + '.partial', final)
             self.downloads += 1
             return final

@@ -10,7 +10,6 @@ mirrors answer release downloads.
 
 import base64
 import glob
-import os
 
 import pytest
 

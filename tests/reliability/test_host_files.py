@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 import tiny_archives
-from playbook import localhost_play, run_playbook
+from playbook import run_playbook
 from reliability_kit import (
     ASSET, INSTALL_NAME, TAG, TRIPLE, VERSION, entry, leftovers, pbs_task, play, seed, sums_path, tree,
     visible,

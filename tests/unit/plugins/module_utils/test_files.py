@@ -8,8 +8,6 @@ __metaclass__ = type
 
 import os
 import stat
-import subprocess
-import sys
 
 import pytest
 
