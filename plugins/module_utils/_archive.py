@@ -32,10 +32,7 @@ import zlib
 
 from ansible_collections.pbs.python.plugins.module_utils._files import DIR_MODE, file_mode
 
-try:
-    import queue
-except ImportError:  # pragma: no cover
-    import Queue as queue  # type: ignore
+import queue
 
 CHUNK = 1 << 20
 BLOCK = 512
@@ -58,7 +55,7 @@ _END = object()
 _CONTENT_ERRNOS = frozenset([errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
                              errno.EMLINK, errno.EINVAL, errno.EOVERFLOW, errno.EILSEQ])
 _UTIME_FD = os.utime in getattr(os, 'supports_fd', set())
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0)
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class ArchiveError(Exception):

@@ -84,7 +84,7 @@ def classify(url, exc):
                           transient=is_transient_status(exc.code),
                           retry_after=retry_after_seconds((exc.headers or {}).get('Retry-After')))
     reason = getattr(exc, 'reason', exc) if isinstance(exc, URLError) else exc
-    if isinstance(reason, getattr(ssl, 'SSLCertVerificationError', ())) or 'CERTIFICATE_VERIFY_FAILED' in str(reason):
+    if isinstance(reason, ssl.SSLCertVerificationError) or 'CERTIFICATE_VERIFY_FAILED' in str(reason):
         return FetchError(url, 'TLS certificate verification failed (%s): give the CA bundle of '
                                'the mirror with ca_path, or, only for testing, set validate_certs: false'
                           % (getattr(reason, 'reason', None) or reason))

@@ -56,7 +56,7 @@ def load_receipt(install_dir):
     try:
         # Not followed, never blocking: a symlink or a FIFO there is not a receipt this module wrote.
         fd = os.open(os.path.join(install_dir, RECEIPT),
-                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, 'O_CLOEXEC', 0))
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             return None, None

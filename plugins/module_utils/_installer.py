@@ -15,11 +15,7 @@ import os
 import shutil
 import time
 
-try:
-    from urllib.parse import unquote, urlsplit, urlunsplit
-except ImportError:  # pragma: no cover
-    from urllib import unquote  # type: ignore
-    from urlparse import urlsplit, urlunsplit  # type: ignore
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ansible_collections.pbs.python.plugins.module_utils import _install_root as root_fs
 from ansible_collections.pbs.python.plugins.module_utils._archive import ArchiveError, extract_tar_gz

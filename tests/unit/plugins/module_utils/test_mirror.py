@@ -18,11 +18,7 @@ import re
 
 import pytest
 
-try:
-    from urllib.parse import unquote, urlsplit
-except ImportError:  # pragma: no cover
-    from urllib import unquote  # type: ignore
-    from urlparse import urlsplit  # type: ignore
+from urllib.parse import unquote, urlsplit
 
 from ansible_collections.pbs.python.plugins.module_utils import _mirror
 from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError

@@ -17,11 +17,7 @@ import posixpath
 
 import pytest
 
-try:
-    from urllib.parse import unquote, urlsplit
-except ImportError:  # pragma: no cover
-    from urllib import unquote  # type: ignore
-    from urlparse import urlsplit  # type: ignore
+from urllib.parse import unquote, urlsplit
 
 from ansible_collections.pbs.python.plugins.module_utils._release import (
     ResolveError, normalize_sha256, parse_sha256sums, resolve,
