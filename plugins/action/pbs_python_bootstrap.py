@@ -42,10 +42,10 @@ _RUNS_CHECK = "import sys; print('%s' if sys.version_info >= (3, 8) else '')" % 
 _HOST_PROBE = ("uname -s; uname -m; head -c 65536 /bin/sh | od -An -v -tx1 | tr -d ' \\n'; echo; "
                "grep -m2 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null; true")
 # pbs_python's own options (one definition of defaults and choices), those that apply here; a pin is required.
+_SHARED = ('target', 'x86_64_level', 'mirror', 'sha256', 'checksums', 'strict_checksums', 'install_root', 'cache_dir',
+           'link_dir', 'default', 'force', 'externally_managed')
 ARGUMENT_SPEC = dict(
-    dict((name, OPTIONS[name]) for name in ('target', 'x86_64_level', 'mirror', 'sha256', 'checksums',
-                                             'strict_checksums', 'install_root', 'cache_dir', 'link_dir', 'default',
-                                             'force', 'externally_managed')),
+    dict((name, OPTIONS[name]) for name in _SHARED),
     version=dict(OPTIONS['version'], required=True), build=dict(OPTIONS['build'], required=True),
     variant=dict(OPTIONS['variant'], default=DEFAULT_VARIANT), freethreaded=dict(OPTIONS['freethreaded'], default=False),
     set_interpreter=dict(type='bool', default=True), **URL_ARGUMENT_SPEC)

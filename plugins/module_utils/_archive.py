@@ -48,6 +48,9 @@ MAX_METADATA = 64 << 10
 MAX_METADATA_TOTAL = 16 << 20
 # mtimes past 2**34 s (the year 2514) mean nothing and overflow utime on some hosts.
 MAX_MTIME = 1 << 34
+# After the gzip stream: zero padding and empty gzip members, which inflate to nothing but cost
+# time, are allowed only up to this many bytes (tar and gzip pad to blocks of at most 10 KiB).
+MAX_PADDING = 1 << 20
 _PAX_KEYS = frozenset([b'path', b'linkpath', b'size'])  # all the reader uses; every other key is dropped
 _GZIP_MAGIC = b'\x1f\x8b'
 _END = object()
@@ -150,9 +153,10 @@ def _pax_size(text):
 class _Pipeline(object):
     """Producer threads: read+hash, then inflate; the consumer pulls inflated chunks."""
 
-    def __init__(self, read, chunk=CHUNK):
+    def __init__(self, read, chunk=CHUNK, max_compressed=DEFAULT_MAX_BYTES):
         self._read = read
         self._chunk = chunk
+        self._max_compressed = max_compressed
         self._raw = queue.Queue(QUEUE_DEPTH)
         self._inflated = queue.Queue(QUEUE_DEPTH)
         self._stop = threading.Event()
@@ -196,6 +200,9 @@ class _Pipeline(object):
                 break
             self.sha256.update(data)
             self.compressed_bytes += len(data)
+            if self.compressed_bytes > self._max_compressed:  # an endless body: bounded whatever it holds
+                raise ArchiveError("the download is larger than %d MiB, more than the archive may hold unpacked"
+                                   % (self._max_compressed >> 20))
             if len(self._head) < 64:
                 self._head += data[:64]
             if not self._put(self._raw, data):
@@ -206,6 +213,7 @@ class _Pipeline(object):
         inflater = zlib.decompressobj(31)
         first = True
         magic = b''
+        padding = member_in = member_out = 0
         while True:
             try:
                 data = self._raw.get(timeout=0.2)
@@ -223,13 +231,19 @@ class _Pipeline(object):
             while data:
                 if inflater.eof:  # concatenated gzip members are legal; trailing zeros are padding
                     if not data.strip(b'\x00'):
+                        padding = self._pad(padding, len(data))
                         break
                     inflater = zlib.decompressobj(31)
+                    member_in = member_out = 0
                 try:
                     out = inflater.decompress(data, self._chunk)
                 except zlib.error as exc:
                     raise ArchiveError("the archive is not valid gzip (%s)" % exc)
-                data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+                rest = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+                member_in, member_out = member_in + len(data) - len(rest), member_out + len(out)
+                if inflater.eof and not member_out:  # an empty member: padding, however it is spelled
+                    padding = self._pad(padding, member_in)
+                data = rest
                 if out and not self._put(self._inflated, out):
                     return
         if first:
@@ -239,6 +253,14 @@ class _Pipeline(object):
                                "(interrupted download or incomplete file on the mirror)" % self.compressed_bytes,
                                transient=True)
         self._put(self._inflated, _END)
+
+    @staticmethod
+    def _pad(padding, size):
+        padding += size
+        if padding > MAX_PADDING:
+            raise ArchiveError("more than %d KiB of padding or empty gzip members around the archive: refusing "
+                               "it as a likely time bomb" % (MAX_PADDING >> 10))
+        return padding
 
     def _not_gzip(self):
         head = self._head[:40]
@@ -379,11 +401,11 @@ class _Extractor(object):
             raise ArchiveError("archive member %s/%s has an unusable mtime %d" % (self.top, rel, mtime))
         fd = os.open(self.fresh(rel), _OPEN_FLAGS, 0o600)
         try:
+            os.fchmod(fd, file_mode(mode))  # explicit: neither the archive's bits nor the umask decide
             for piece in pieces:
                 while piece:
                     written = os.write(fd, piece)
                     piece = piece[written:]
-            os.fchmod(fd, file_mode(mode))  # explicit: neither the archive's bits nor the umask decide
             if _UTIME_FD:  # keeps .pyc files valid: they record the source mtime
                 os.utime(fd, (mtime, mtime))
         finally:
@@ -485,7 +507,7 @@ def extract_tar_gz(read, dest, top='python', max_members=DEFAULT_MAX_MEMBERS, ma
     source's) is called before the reader thread is joined, so a refused archive does not wait
     for a blocked read.
     """
-    pipeline = _Pipeline(read, chunk)
+    pipeline = _Pipeline(read, chunk, max_compressed=max_bytes)
     try:
         reader = _Reader(pipeline)
         extractor = _Extractor(dest, top, max_members, max_bytes)

@@ -25,6 +25,7 @@ MAX_BACKOFF = 30.0
 MAX_REDIRECTS = 10
 MAX_TIMEOUT = 3600  # seconds: larger values are a typo, and a play must not wait for days
 MIN_RATE = 1024  # bytes per second: slower for ``timeout`` seconds counts as a timeout (curl's --speed-limit)
+MAX_DOWNLOAD = 4 << 30  # bytes: no PBS archive comes near; an endless body must not fill the controller's disk
 DEFAULT_PORTS = {'http': 80, 'https': 443}
 
 
@@ -35,11 +36,16 @@ class PolicyError(ValueError):
 # -- URLs and what of them may be shown ---------------------------------------------------------
 
 def check_scheme(url, what='mirror'):
-    """Refuse what is not http(s):// or file:// before any request (ftp, javascript:, typos)."""
+    """Refuse what is not http(s):// or file:// before any request (ftp, javascript:, typos, bad ports)."""
     scheme = urlsplit(url).scheme.lower()
     if scheme not in SCHEMES:
         raise PolicyError('%s %s: only https://, http:// and file:// URLs are supported, not %s' % (
             what, redact_url(url), '%s://' % scheme if scheme else 'a URL without a scheme'))
+    if scheme != 'file':
+        try:
+            origin(url)
+        except PolicyError as exc:
+            raise PolicyError('%s %s' % (what, exc))
     return url
 
 
@@ -58,9 +64,8 @@ def url_secrets(url):
     standing alone: a token) and every query value (pre-signed URLs, ``?token=`` mirrors)."""
     parts = urlsplit(url)
     found = [raw.partition('=')[2] for raw in parts.query.split('&')]
-    if '@' in parts.netloc:
-        user, colon, password = parts.netloc.rsplit('@', 1)[0].partition(':')
-        found.append(password if colon else user)
+    if '@' in parts.netloc:  # both parts: ``TOKEN:x-oauth-basic@`` puts the secret in the user
+        found.extend(parts.netloc.rsplit('@', 1)[0].split(':', 1))
     secrets = set()
     for secret in found:
         if len(secret) > 2:  # masking "1" would garble every number in the output
@@ -76,13 +81,21 @@ def redact_url(url):
 
 
 def origin(url):
-    """(scheme, host, port) of a URL: what a credential is bound to, as browsers and curl do."""
+    """(scheme, host, port) of a URL: what a credential is bound to, as browsers and curl do.
+
+    A port this parser cannot read (``host: 8089``, out of range) is an error, never the default
+    port: http.client may read it otherwise and connect elsewhere than what was compared.
+    """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     try:
         port = parts.port
     except ValueError:
-        port = None
+        raise PolicyError('%s has an invalid port' % redact_url(url))
+    netloc = parts.netloc.rsplit('@', 1)[-1]
+    if port is None and ':' in netloc.rsplit(']', 1)[-1]:  # "host:" or a port urlsplit left out
+        if netloc.rsplit(':', 1)[1]:
+            raise PolicyError('%s has an invalid port' % redact_url(url))
     return scheme, (parts.hostname or '').lower(), port or DEFAULT_PORTS.get(scheme)
 
 
@@ -107,6 +120,10 @@ def next_hop(current, location, hops):
     if scheme not in ('http', 'https'):
         raise PolicyError('redirects to a %s URL: refused, only http(s) redirects are followed'
                           % (scheme + ':' if scheme else 'scheme-less'))
+    try:
+        origin(target)
+    except PolicyError:
+        raise PolicyError('redirects to a URL with an invalid port (%s): refused' % redact_url(target))
     if urlsplit(current).scheme.lower() == 'https' and scheme == 'http':
         raise PolicyError('redirects from https to plain http (%s): refused, the download would not be '
                           'protected; fix the mirror\'s redirect or use an http mirror URL on purpose'
@@ -116,7 +133,10 @@ def next_hop(current, location, hops):
 
 def may_send_secrets(given_for, url):
     """Credentials, client certificates and ``headers`` go only to the origin they were given for."""
-    return origin(given_for) == origin(url)
+    try:
+        return origin(given_for) == origin(url)
+    except PolicyError:
+        return False
 
 
 # -- retries and time ----------------------------------------------------------------------------
@@ -163,26 +183,42 @@ def check_timeout(timeout, retries):
 class SpeedFloor(object):
     """A transfer slower than MIN_RATE for ``window`` seconds is stalled (curl's --speed-limit/--speed-time).
 
-    A per-read timeout alone lets a mirror send one byte a second forever.
+    A per-read timeout alone lets a mirror send one byte a second forever. Only time spent waiting
+    for the network counts (from ``waiting`` to ``idle``): a consumer that pauses (a slow disk under
+    the extractor) is not the mirror's fault.
     """
 
     def __init__(self, window, rate=MIN_RATE, clock=time.monotonic):
         self.window = float(window)
         self.rate = rate
         self.clock = clock
-        self.start = clock()
+        self.waited = 0.0
         self.received = 0
+        self.since = None
+
+    def waiting(self):
+        """A read starts: the clock runs."""
+        if self.since is None:
+            self.since = self.clock()
+
+    def idle(self):
+        """The read returned to its consumer: the clock stops."""
+        self.update(0)
+        self.since = None
 
     def update(self, size):
         """Count ``size`` new bytes; returns the stall message when the floor was not met, else None."""
+        if self.since is not None:
+            now = self.clock()
+            self.waited += now - self.since
+            self.since = now
         self.received += size
-        elapsed = self.clock() - self.start
-        if elapsed < self.window:
+        if self.waited < self.window:
             return None
-        if self.received < self.rate * elapsed:
+        if self.received < self.rate * self.waited:
             return 'slower than %d bytes/s for %d seconds (%d bytes in %.0f s)' % (
-                self.rate, self.window, self.received, elapsed)
-        self.start, self.received = self.clock(), 0
+                self.rate, self.window, self.received, self.waited)
+        self.waited, self.received = 0.0, 0
         return None
 
 

@@ -32,7 +32,7 @@ from urllib.request import url2pathname
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.pbs.python.plugins.module_utils._download_policy import (
-    PolicyError, SpeedFloor, backoff, check_scheme, check_timeout, is_transient_status, may_send_secrets, next_hop,
+    MAX_DOWNLOAD, PolicyError, SpeedFloor, backoff, check_scheme, check_timeout, is_transient_status, may_send_secrets, next_hop,
     range_header, redact_url, resume_action, retry_after_seconds, split_credentials, url_secrets,
 )
 
@@ -143,9 +143,10 @@ class Response(object):
     """A readable body whose transport errors surface as FetchError, never as bare OSError.
 
     The archive reader runs ``read`` in a worker thread, where a disk error and a network error
-    would otherwise look alike. Each read takes what one receive brings and checks the speed
-    floor between receives: a read of a megabyte from a mirror that trickles a byte a second
-    would otherwise never end, though no single receive times out.
+    would otherwise look alike. The speed floor is checked after each receive (each read takes
+    what one receive brings) and by a watchdog that shuts the socket when no read returns in
+    time: a mirror can trickle a megabyte read, or a chunk-size line, a byte at a time without
+    any single receive timing out.
     """
 
     def __init__(self, url, handle, timeout=None):
@@ -157,6 +158,34 @@ class Response(object):
         self.expected = _content_length(handle)
         self._read1 = getattr(handle, 'read1', None)
         self._floor = SpeedFloor(timeout) if timeout and self._read1 else None
+        self._lock = threading.Lock()
+        self._stalled = None
+        self._closed = threading.Event()
+        sock = getattr(getattr(getattr(handle, 'fp', None), 'raw', None), '_sock', None)
+        if self._floor is not None and sock is not None:
+            watchdog = threading.Thread(target=self._watch, args=(sock, min(1.0, timeout / 4.0)))
+            watchdog.daemon = True
+            watchdog.start()
+
+    def _check(self, size, then=None):
+        with self._lock:
+            self._stalled = self._stalled or self._floor.update(size)
+            if then is not None:
+                then()
+            return self._stalled
+
+    def _watch(self, sock, interval):
+        while not self._closed.wait(interval):
+            if self._check(0):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)  # the blocked receive returns at once
+                except OSError:
+                    pass
+                return
+
+    def _stall(self):
+        return FetchError(self.url, 'transfer stalled after %d bytes: %s' % (self.received, self._stalled),
+                          transient=True)
 
     def read(self, size):
         try:
@@ -164,20 +193,25 @@ class Response(object):
                 data = self._handle.read(size)
             else:
                 pieces, got = [], 0
-                while got < size:
-                    piece = self._read1(size - got)
-                    if not piece:
-                        break
-                    pieces.append(piece)
-                    got += len(piece)
-                    stalled = self._floor.update(len(piece))
-                    if stalled:
-                        raise FetchError(self.url, 'transfer stalled after %d bytes: %s' % (
-                            self.received + got, stalled), transient=True)
+                with self._lock:
+                    self._floor.waiting()
+                try:
+                    while got < size:
+                        piece = self._read1(size - got)
+                        if self._stalled or self._check(len(piece)):
+                            raise self._stall()
+                        if not piece:
+                            break
+                        pieces.append(piece)
+                        got += len(piece)
+                finally:
+                    self._check(0, then=self._floor.idle)
                 data = b''.join(pieces)
         except FetchError:
             raise
         except Exception as exc:  # pylint: disable=broad-except  # classified below
+            if self._stalled:
+                raise self._stall()
             error = classify(self.url, exc)
             raise FetchError(self.url, 'transfer interrupted after %d bytes (%s)' % (
                 self.received, str(error).split(': ', 1)[-1]), transient=True)
@@ -189,6 +223,7 @@ class Response(object):
         return data
 
     def close(self):
+        self._closed.set()
         self._handle.close()
 
 
@@ -338,11 +373,18 @@ class Fetcher(object):
                 digest, mode = (sha256_file(partial), 'ab') if action == 'append' else (hashlib.sha256(), 'wb')
                 if action == 'append':
                     resumed.append(url)
+                if (response.expected or 0) + (offset if action == 'append' else 0) > MAX_DOWNLOAD:
+                    raise FetchError(url, 'announces %d bytes, more than any PBS archive (%d MiB): refused'
+                                     % (response.expected, MAX_DOWNLOAD >> 20))
                 with open(partial, mode) as handle:
                     for block in iter(lambda: response.read(CHUNK), b''):
                         handle.write(block)
                         handle.flush()  # a killed run keeps what it received, to resume from
                         digest.update(block)
+                        if handle.tell() > MAX_DOWNLOAD:
+                            handle.truncate(0)
+                            raise FetchError(url, 'sent more than %d MiB, more than any PBS archive: refused, '
+                                                  'nothing kept' % (MAX_DOWNLOAD >> 20))
             finally:
                 response.close()
             return digest.hexdigest()
@@ -389,18 +431,26 @@ class UrlModule(AnsibleModule):
     """An AnsibleModule that masks credentials written inside URL options in everything it returns.
 
     ``no_log`` covers url_password, but not ``https://user:token@mirror/`` or ``?token=``; the secrets are added
+    before the invocation is logged (syslog) and
     when the result is formatted, so even an argument error (raised before any module code runs)
     cannot echo them back through ``invocation``.
     """
 
     URL_OPTIONS = ('mirror', 'upstream', 'url')
 
-    def _return_formatted(self, kwargs):
+    def _mask_url_secrets(self):
         for name in self.URL_OPTIONS:
             value = (self.params or {}).get(name)
             for url in (value if isinstance(value, list) else [value]):
                 if isinstance(url, str):
                     self.no_log_values.update(url_secrets(url))
+
+    def _log_invocation(self):
+        self._mask_url_secrets()  # the "Invoked with" line to syslog/journald comes before any result
+        super(UrlModule, self)._log_invocation()
+
+    def _return_formatted(self, kwargs):
+        self._mask_url_secrets()
         super(UrlModule, self)._return_formatted(kwargs)
 
 

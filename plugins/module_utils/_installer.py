@@ -28,6 +28,7 @@ from ansible_collections.pbs.python.plugins.module_utils._pin import ChecksumMis
 from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
 from ansible_collections.pbs.python.plugins.module_utils._download_policy import redact_url
 
+
 def _what_to_do(error, build):
     """The advice that ends a download failure, by the kind of the last fault."""
     if error.status == 404:

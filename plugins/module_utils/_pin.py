@@ -52,7 +52,7 @@ OPTIONS = dict(
     externally_managed=dict(type='bool'),
     _src=dict(type='path'),  # the archive controller delivery or bootstrap put on the host
     _origin=dict(type='str'),  # the URL _src came from, recorded in the receipt
-    _ask_first=dict(type='bool', default=False),  # answer needs_archive instead of downloading
+    _ask_first=dict(type='bool'),  # answer needs_archive instead of downloading
 )
 RULES = dict(
     required_if=[('state', 'present', ('version', 'build'))],

@@ -80,7 +80,10 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
-python: {description: 'The interpreter, now the host''s discovered Python; the other keys of M(pbs.python.pbs_python) are returned too.', returned: always, type: str}
+python:
+  description: The interpreter, now the host's discovered Python; the other keys of M(pbs.python.pbs_python) are returned too.
+  returned: always
+  type: str
 path: {description: 'The install directory.', returned: always, type: str}
 version: {description: 'Exact Python version.', returned: always, type: str}
 build: {description: 'PBS release tag.', returned: always, type: str}

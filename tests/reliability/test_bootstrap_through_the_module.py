@@ -109,7 +109,6 @@ def test_bootstrap_refuses_an_archive_whose_interpreter_cannot_run_the_installer
     assert_converges(case, refused['good_sha'])
 
 
-
 def test_bootstrap_replaces_a_build_that_its_earlier_install_was_asked_about(refused, mirrors, tmp_path):
     """The earlier install's interpreter answers first (needs the archive), then the unpacked copy installs."""
     case = refused['boot']['dotdot']  # holds the good build since its rerun

@@ -97,6 +97,9 @@ def matrix(tmp_path_factory, mirrors, https_mirror, ca, builds, old_install):
     def query_url(mirrors_, case):
         return None  # the case gives ``url`` instead of a mirror
 
+    def good_mirror(mirrors_, case):
+        return mirrors_.primary.alias(case.name, 'good')
+
     pin = dict(sha256=builds.new_sha, use_netrc=False)
     headers = {'Authorization': 'Bearer ' + SECRETS['bearer'], 'X-Mirror-Token': SECRETS['custom']}
     specs = {
@@ -116,16 +119,14 @@ def matrix(tmp_path_factory, mirrors, https_mirror, ca, builds, old_install):
         'query-token': (query_url, dict(pin, url='%s/good/%s/%s?token=%s' % (
             mirrors.primary.url, TAG, ENCODED, SECRETS['query'])), {}),
         'ftp-mirror': (lambda m, c: ['ftp://127.0.0.1/pbs'], pin, {}),
-        'huge-timeout': (lambda m, c: m.primary.alias(c.name, 'good'), dict(pin, timeout=10 ** 12),
+        'huge-timeout': (good_mirror, dict(pin, timeout=10 ** 12),
                          dict(timeout=2)),
     }
     cases = {}
     for mode, extra in MODES.items():
         for name, (program, options, rerun) in specs.items():
             case_name = '%s-%s' % (name, mode[0])
-            fix = clear_https if name == 'downgrade' else None
-            if name == 'ftp-mirror':
-                fix = lambda m, c: m.primary.alias(c.name, 'good')  # noqa: E731
+            fix = {'downgrade': clear_https, 'ftp-mirror': good_mirror}.get(name)
             options = dict(options, cache_dir=str(work / 'cache' / case_name), **extra)
             cases[(name, mode)] = Case(case_name, program, options, fix=fix, rerun=rerun)
     https_mirror.reset()
@@ -257,11 +258,11 @@ def test_the_controller_downloads_through_the_proxy_of_its_environment(tmp_path,
     with ForwardingProxy(routes={'pbs-mirror.invalid': mirrors.primary.url}) as proxy:
         environment = {'http_proxy': proxy.url, 'HTTP_PROXY': proxy.url, 'no_proxy': '', 'NO_PROXY': ''}
         mirror = 'http://pbs-mirror.invalid/ctl-proxied'
-        options = dict(delivery='controller', cache_dir=str(tmp_path / 'cache'))
         per_host = {
-            'via-proxy': {'pbs': task_args(str(tmp_path / 'via'), mirror, **options)},
-            'bypass': {'pbs': task_args(str(tmp_path / 'bypass'), mirror, use_proxy=False,
-                                        **dict(options, cache_dir=str(tmp_path / 'cache-bypass')))},
+            'via-proxy': {'pbs': task_args(str(tmp_path / 'via'), mirror, delivery='controller',
+                                           cache_dir=str(tmp_path / 'cache'))},
+            'bypass': {'pbs': task_args(str(tmp_path / 'bypass'), mirror, use_proxy=False, delivery='controller',
+                                        cache_dir=str(tmp_path / 'cache-bypass'))},
         }
         run = parallel_play(tmp_path / 'work', per_host, ['pbs'], env=environment)
     via, bypass = entry(run, 'pbs', 'via-proxy'), entry(run, 'pbs', 'bypass')

@@ -331,6 +331,33 @@ def test_concatenated_gzip_members_and_trailing_padding(layout):
     assert snapshot(layout.dest) == expected
 
 
+@pytest.mark.parametrize('tail', ['zeros', 'empty-members'])
+def test_padding_after_the_gzip_stream_is_bounded(layout, tail):
+    """Bytes that inflate to nothing cost time and are never checked against anything until the
+    digest at the very end: a mirror may not stream them for ever (1 MiB of them is refused)."""
+    tar = make_tar([entry('python/a', data=b'a')])
+    unit = b'\x00' if tail == 'zeros' else gzip.compress(b'')  # an empty member is 20 bytes
+    with pytest.raises(ArchiveError, match='more than 1024 KiB of padding or empty gzip members'):
+        layout.extract(gz(tar) + unit * (2 * MiB // len(unit)))
+    some = unit * ((64 << 10) // len(unit))  # block padding of real tools still passes
+    stats = layout.__class__(os.path.join(layout.root, 'again')).extract(gz(tar) + some)
+    assert stats['compressed_bytes'] == len(gz(tar)) + len(some)
+
+
+def test_the_compressed_stream_is_bounded_whatever_it_holds(layout):
+    """An endless body is cut off at the size the unpacked tree may reach, not read for ever."""
+    head = gz(make_tar([entry('python/a', data=b'a')]))
+    sent = []
+
+    def endless(size):
+        sent.append(size)
+        return head if len(sent) == 1 else b'\x00' * size
+
+    with pytest.raises(ArchiveError, match='the download is larger than 0 MiB'):
+        extract_tar_gz(endless, layout.dest, max_bytes=256 << 10, chunk=64 << 10)
+    assert sum(sent) < 2 * MiB
+
+
 def test_digest_covers_bytes_after_the_tar_end_marker(layout):
     tar = make_tar([entry('python/a', data=b'a')])
     data = gz(tar + b'\x00' * 20000) + gz(b'more data the tar reader never looks at')

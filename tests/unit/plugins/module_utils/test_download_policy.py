@@ -37,7 +37,8 @@ def test_redact_url(url, expected):
 
 def test_url_secrets_cover_user_info_and_every_query_value():
     secrets = policy.url_secrets('https://bot:p%40ss@mirror.example/pbs?token=ghp_abc123&expires=1700000000&a=1')
-    assert {'p%40ss', 'p@ss', 'ghp_abc123', '1700000000'} <= set(secrets)
+    assert {'bot', 'p%40ss', 'p@ss', 'ghp_abc123', '1700000000'} <= set(secrets)
+    assert 'ghp_SECRETTOKEN1234' in policy.url_secrets('https://ghp_SECRETTOKEN1234:x-oauth-basic@github.example/m')
     assert '1' not in secrets  # too short to mask without garbling the output
     assert policy.url_secrets('https://tok3n@mirror.example/pbs') == ['tok3n']
     assert policy.url_secrets(UPSTREAM) == []
@@ -123,6 +124,7 @@ def test_out_of_range_numbers_are_refused(timeout, retries):
 def test_speed_floor_trips_on_a_trickle_and_not_on_a_steady_stream():
     now = [0.0]
     trickle = policy.SpeedFloor(30, clock=lambda: now[0])
+    trickle.waiting()
     for dummy in range(29):
         now[0] += 1
         assert trickle.update(1) is None
@@ -131,6 +133,7 @@ def test_speed_floor_trips_on_a_trickle_and_not_on_a_steady_stream():
 
     now[0] = 0.0
     steady = policy.SpeedFloor(30, clock=lambda: now[0])
+    steady.waiting()
     for dummy in range(300):  # 10 minutes at 2 KiB/s: slow but alive
         now[0] += 2
         assert steady.update(4096) is None
@@ -139,10 +142,37 @@ def test_speed_floor_trips_on_a_trickle_and_not_on_a_steady_stream():
 def test_speed_floor_judges_each_window_afresh():
     now = [0.0]
     floor = policy.SpeedFloor(10, clock=lambda: now[0])
+    floor.waiting()
     now[0] = 10
     assert floor.update(1 << 20) is None  # a fast first window earns nothing for the next
     now[0] = 20
     assert floor.update(10) is not None
+
+
+def test_speed_floor_counts_only_time_spent_waiting_for_the_network():
+    now = [0.0]
+    floor = policy.SpeedFloor(10, clock=lambda: now[0])
+    floor.waiting()
+    now[0] = 5
+    assert floor.update(100) is None
+    floor.idle()
+    now[0] = 500  # the consumer (a slow disk) held the data for minutes: not the mirror's fault
+    assert floor.update(0) is None
+    floor.waiting()
+    now[0] = 506
+    assert 'slower than 1024 bytes/s for 10 seconds (100 bytes in 11 s)' in floor.update(0)
+
+
+@pytest.mark.parametrize('url', ['http://mirror.example: 8089/pbs', 'http://mirror.example:8089 /pbs',
+                                 'http://mirror.example:65616/pbs'])
+def test_ports_the_parser_cannot_read_are_errors_never_the_default(url):
+    with pytest.raises(policy.PolicyError, match='invalid port'):
+        policy.origin(url)
+    with pytest.raises(policy.PolicyError, match='invalid port'):
+        policy.check_scheme(url)
+    assert not policy.may_send_secrets('http://mirror.example/pbs', url)
+    with pytest.raises(policy.PolicyError, match='invalid port'):
+        policy.next_hop('http://mirror.example/pbs/a', url, 0)
 
 
 @pytest.mark.parametrize('offset,status,content_range,action', [

@@ -63,7 +63,8 @@ class FakeMirrors(Fetcher):
 def run(argv):
     """The module's interpreter probe (``_host.interpreter_runner``) without an AnsibleModule."""
     env = dict(os.environ, PYTHONHOME='', PYTHONPATH='')
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env)
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env,
+                          check=False)
     return proc.returncode, proc.stdout, proc.stderr
 
 
