@@ -79,10 +79,15 @@ class ActionModule(ActionBase):
 
     def _installed_interpreter(self, root):
         """An interpreter of an earlier install under ``root`` that can run the module, or None."""
+        # Only what the module itself would count as an install: a real cpython-* directory (not a
+        # symlink to someone's tree) owned by the user we run as, with a regular receipt, whose
+        # interpreter resolves inside it. Anything else is never run, least of all as root.
         rc, out, dummy = self._raw(
-            'for r in %s/*/%s; do p="${r%%/*}/bin/python"; if [ "$("$p" -I -S -c %s 2>/dev/null)" = %s ]; '
-            'then echo "$p"; break; fi; done; true' % (shlex.quote(root.rstrip('/')), RECEIPT,
-                                                       shlex.quote(_RUNS_CHECK), _RUNS_MODULES))
+            'for d in %s/cpython-*; do r="$d/%s"; p="$d/bin/python"; '
+            '[ -d "$d" ] && [ ! -L "$d" ] && [ -O "$d" ] && [ -f "$r" ] && [ ! -L "$r" ] || continue; '
+            'case "$(readlink -f "$p")" in "$(readlink -f "$d")"/*) ;; *) continue ;; esac; '
+            'if [ "$("$p" -I -S -c %s 2>/dev/null)" = %s ]; then echo "$p"; break; fi; done; true'
+            % (shlex.quote(root.rstrip('/')), RECEIPT, shlex.quote(_RUNS_CHECK), _RUNS_MODULES))
         return (out.strip() or None) if rc == 0 else None
 
     def _module(self, module_args, task_vars, python):

@@ -209,10 +209,13 @@ def interpreter_runs(install_dir, receipt, run):
 
 
 def links_into(install_dir, receipt, link_dir=None):
-    """Links that point into an install: those its receipt recorded, and any in ``link_dir``."""
+    """Our links that point into an install: those its receipt recorded, and those in ``link_dir``
+    with the names this module gives links (``python3.X``, ``python3``). A ``pip3.12`` or
+    ``python-for-my-app`` someone made there is theirs, even when it points into the install."""
     candidates = set(receipt.get('links', []))
-    if link_dir and os.path.isdir(link_dir):
-        candidates.update(os.path.join(link_dir, name) for name in os.listdir(link_dir))
+    if link_dir:
+        candidates.update(os.path.join(link_dir, name)
+                          for name in (os.path.basename(interpreter_path(install_dir, receipt)), 'python3'))
     return sorted(link for link in candidates if points_into(link, install_dir))
 
 
@@ -301,6 +304,13 @@ def ensure_root(root):
         raise
 
 
+def _ours(name):
+    """Is ``name`` a leftover this module makes (staging, trash, removal, probe)? Others' dot files
+    in a shared root (``.staging-website``) are not ours to delete."""
+    return name.startswith(tuple(prefix + 'cpython-' for prefix in (STAGING_PREFIX, TRASH_PREFIX, REMOVED_PREFIX))
+                           + (STAGING_PREFIX + 'probe-',))
+
+
 def recover(root):
     """Finish what an interrupted run left: drop staging dirs, restore or drop trashed installs.
 
@@ -308,6 +318,8 @@ def recover(root):
     """
     for name in os.listdir(root):
         path = os.path.join(root, name)
+        if not _ours(name):
+            continue
         if name.startswith((STAGING_PREFIX, REMOVED_PREFIX)):
             delete(path)
         elif name.startswith(TRASH_PREFIX):
@@ -337,7 +349,7 @@ def tidy(root):
     leaves the previous tree in ``.trash-*`` while the new install is complete and healthy.
     """
     try:
-        if not any(n.startswith((STAGING_PREFIX, TRASH_PREFIX, REMOVED_PREFIX)) for n in os.listdir(root)):
+        if not any(_ours(name) for name in os.listdir(root)):
             return
         with Lock(root, wait=False):
             recover(root)
