@@ -20,7 +20,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC
-from ansible_collections.pbs.python.plugins.module_utils._pin import CONTROLLER_OPTIONS, OPTIONS, RULES
+from ansible_collections.pbs.python.plugins.module_utils._pin import CONTROLLER_OPTIONS, OPTIONS, RULES, check_request
 
 MODULE = 'pbs.python.pbs_python'
 ARGUMENT_SPEC = dict(OPTIONS, **URL_ARGUMENT_SPEC)  # the module's own spec: one source of defaults
@@ -32,12 +32,16 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        internal = sorted(name for name in self._task.args if name.startswith('_'))
+        internal = sorted(set(name for name in self._task.args if name.startswith('_')) | set(
+            name for entry in self._task.args.get('pins') or [] if isinstance(entry, dict)
+            for name in entry if name.startswith('_')))
         if internal:
             raise AnsibleActionFail('%s: %s internal to the action plugin; remove %s from the task'
                                     % (MODULE, ', '.join(internal), 'it' if len(internal) == 1 else 'them'))
         # Refused here with the module's own message, before the controller downloads anything.
         dummy, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, **RULES)
+        if check_request(params):
+            raise AnsibleActionFail(check_request(params))
         # The host gets the task's arguments as written, less the controller's: the module validates
         # them again there, and paths such as install_root: ~/pbs must expand on the host, not here.
         args = dict((name, value) for name, value in self._task.args.items() if name not in CONTROLLER_OPTIONS)
@@ -50,22 +54,54 @@ class ActionModule(ActionBase):
         try:
             first = self._execute_module(module_name=MODULE, module_args=dict(args, _ask_first=True),
                                          task_vars=task_vars)
+            if params['pins'] is not None:
+                return self._deliver_pins(result, first, args, params, task_vars, fetch_for_target, DeliveryError)
             if not first.pop('needs_archive', False):
                 result.update(first, delivered=False)
                 return result
-            try:
-                local, name, sha256, version, origin = fetch_for_target(params, first['target'])
-            except DeliveryError as exc:
-                raise AnsibleActionFail('delivery: controller: %s' % exc)
-            if self._connection._shell.tmpdir is None:  # the first module run may have made one already
-                self._make_tmp_path()
-            remote = self._connection._shell.join_path(self._connection._shell.tmpdir, name)
-            self._transfer_file(local, remote)
-            self._fixup_perms2((self._connection._shell.tmpdir, remote))
+            local, name, sha256, version, origin = self._fetch(fetch_for_target, DeliveryError, params, first['target'])
             args.pop('url', None)
-            args.update(_src=remote, sha256=sha256, version=version, target=first['target'], _origin=origin)
+            args.update(_src=self._send(local, name), sha256=sha256, version=version, target=first['target'],
+                        _origin=origin)
             result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
             result['delivered'] = True
             return result
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
+
+    def _deliver_pins(self, result, first, args, params, task_vars, fetch_for_target, delivery_error):
+        """The list form: the first run answered per pin; send each missing archive once, then run again."""
+        needing = [index for index, pin_result in enumerate(first.get('results', [])) if pin_result.pop('needs_archive', False)]
+        if not needing:
+            result.update(first, delivered=False)
+            return result
+        entries = [dict(entry) for entry in args['pins']]
+        for index in needing:
+            local, name, sha256, version, origin = self._fetch(
+                fetch_for_target, delivery_error, dict(params, url=None, **params['pins'][index]), first['target'])
+            entries[index].update(_src=self._send(local, name), sha256=sha256, version=version, _origin=origin)
+        second = self._execute_module(module_name=MODULE, module_args=dict(args, pins=entries, target=first['target']),
+                                      task_vars=task_vars)
+        result.update(second)
+        if not second.get('failed'):
+            result['changed'] = bool(first.get('changed') or second.get('changed'))
+            for index, pin_result in enumerate(second.get('results', [])):
+                pin_result['delivered'] = index in needing
+        result['delivered'] = True
+        return result
+
+    @staticmethod
+    def _fetch(fetch_for_target, delivery_error, params, target):
+        try:
+            return fetch_for_target(params, target)
+        except delivery_error as exc:
+            raise AnsibleActionFail('delivery: controller: %s' % exc)
+
+    def _send(self, local, name):
+        """Copy a verified archive into the host's temp dir; its path there."""
+        if self._connection._shell.tmpdir is None:  # the first module run may have made one already
+            self._make_tmp_path()
+        remote = self._connection._shell.join_path(self._connection._shell.tmpdir, name)
+        self._transfer_file(local, remote)
+        self._fixup_perms2((self._connection._shell.tmpdir, remote))
+        return remote

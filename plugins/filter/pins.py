@@ -16,7 +16,9 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pbs.python.plugins.module_utils._naming import minor_of
-from ansible_collections.pbs.python.plugins.module_utils._pin import PinError, missing, normalize_pin, unpinned
+from ansible_collections.pbs.python.plugins.module_utils._pin import (  # interpreters: the module publishes the same
+    PinError, interpreters, missing, normalize_pin, unpinned,
+)
 
 
 def _identity(pin):
@@ -64,23 +66,6 @@ def merge_pins(sources, links=True):
                                          'them' % (_label(linked[name]), _label(pin), name))
             linked[name] = pin
     return pins
-
-
-def _minor(version):
-    """X.Y of a result's version; check mode shows an X.Y pin it cannot settle yet as X.Y.* (no network)."""
-    return minor_of(version[:-len('.*')] if version.endswith('.*') else version)
-
-
-def interpreters(results):
-    """Minor version (``3.13t`` when free-threaded) -> interpreter path, from pbs_python loop results."""
-    found = {}
-    for result in results or []:
-        if result.get('python') and not result.get('failed'):
-            key = _minor(result['version']) + ('t' if result.get('freethreaded') else '')
-            item = result.get('item') or {}
-            if key not in found or item.get('link', True):
-                found[key] = result['python']
-    return found
 
 
 class FilterModule(object):

@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import os
 import shutil
 import time
@@ -24,7 +25,9 @@ from ansible_collections.pbs.python.plugins.module_utils._naming import (
     asset_url, check_build, install_dir_name, interpreter_name, is_prefix, minor_of, parse_asset_name,
     sums_url, version_key, version_matches,
 )
-from ansible_collections.pbs.python.plugins.module_utils._pin import ChecksumMismatch, InstallError
+from ansible_collections.pbs.python.plugins.module_utils._pin import (
+    ChecksumMismatch, InstallError, default_interpreter, interpreters, pin_matches,
+)
 from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
 from ansible_collections.pbs.python.plugins.module_utils._download_policy import redact_url
 
@@ -130,6 +133,34 @@ class Installer(object):
                     % (link, current, self.root))
             changes[link] = (current, target)
         return changes
+
+    # -- every pin of a host at once --------------------------------------------------------------
+
+    def converge(self, pins, prune=False, ask_first=False):
+        """Make each of ``pins`` ((Pin, inventory pin) pairs) present, then prune what none names.
+
+        One module execution for the whole host: the role's no-op run costs one round trip. With
+        ``ask_first``, pins whose build is missing answer needs_archive and nothing is pruned yet
+        (an install about to come may take over links of one prune would remove); the caller sends
+        the archives and calls again.
+        """
+        unlinked = copy.copy(self)
+        unlinked.link_dir = None  # shares warnings: a copy, not a new Installer
+        results = []
+        for req, item in pins:
+            result = (self if item['link'] else unlinked).present(req, ask_first=ask_first)
+            result['item'] = item
+            results.append(result)
+        pruned = dict(changed=False, removed=[], links={}, diff=dict(before=dict(installs=[]), after=dict(installs=[])))
+        waiting = any(result.get('needs_archive') for result in results)
+        if prune and not waiting:
+            pruned = self.prune([item for dummy, item in pins])
+        return dict(
+            changed=any(result['changed'] for result in results) or pruned['changed'],
+            results=results, removed=pruned['removed'], links=pruned['links'], target=self.target,
+            interpreters=interpreters(results), default_interpreter=default_interpreter(results),
+            diff=dict(before=dict(pins=[r.get('diff', {}).get('before') for r in results], **pruned['diff']['before']),
+                      after=dict(pins=[r.get('diff', {}).get('after') for r in results], **pruned['diff']['after'])))
 
     # -- present -------------------------------------------------------------------------------
 
@@ -402,12 +433,21 @@ class Installer(object):
             check_build(build)
         if version is not None:
             is_prefix(version)
+        return self._remove(lambda: self._matching(version, build, variant, freethreaded))
+
+    def prune(self, pins):
+        """Remove the installs, of any target, that no pin (an inventory pin, see _pin.normalize_pin) names."""
+        return self._remove(lambda: [(path, receipt) for path, receipt in root_fs.installs(self.root)
+                                     if not any(pin_matches(pin, receipt) for pin in pins)])
+
+    def _remove(self, doomed_now):
+        """Remove the installs ``doomed_now()`` lists, and the links into them; in check mode, say which."""
         if self.check_mode or not os.path.isdir(self.root):
-            return self._absent_result(self._matching(version, build, variant, freethreaded))
+            return self._absent_result(doomed_now())
         with root_fs.Lock(self.root):
             # Recover first: an interrupted run's trash is an install again, and may be doomed too.
             root_fs.recover(self.root)
-            doomed = self._matching(version, build, variant, freethreaded)
+            doomed = doomed_now()
             result = self._absent_result(doomed)
             for path, receipt in doomed:
                 for link in root_fs.links_into(path, receipt, self.link_dir):  # into the install: ours

@@ -13,7 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.pbs.python.plugins.module_utils._naming import (
-    UPSTREAM, VARIANTS, asset_name, check_available, check_build, check_target, is_prefix, parse_version,
+    UPSTREAM, VARIANTS, asset_name, check_available, check_build, check_target, is_prefix, minor_of, parse_version,
     version_matches,
 )
 from ansible_collections.pbs.python.plugins.module_utils._release import normalize_sha256, resolve
@@ -53,13 +53,41 @@ OPTIONS = dict(
     _src=dict(type='path'),  # the archive controller delivery or bootstrap put on the host
     _origin=dict(type='str'),  # the URL _src came from, recorded in the receipt
     _ask_first=dict(type='bool'),  # answer needs_archive instead of downloading
+    pins=dict(type='list', elements='dict', options=dict(
+        version=dict(type='str', required=True),
+        build=dict(type='str', required=True),
+        variant=dict(type='str', choices=list(VARIANTS), default=DEFAULT_VARIANT),
+        freethreaded=dict(type='bool', default=False),
+        default=dict(type='bool', default=False),
+        link=dict(type='bool', default=True),
+        sha256=dict(type='str'),
+        _src=dict(type='path'),  # as above, per pin: set by controller delivery's second call
+        _origin=dict(type='str'),
+    )),
+    prune=dict(type='bool', default=False),
 )
+# Options that name one build; a task gives them, or pins (a list of them), not both.
+SINGLE_PIN_OPTIONS = ('version', 'build', 'variant', 'freethreaded', 'default', 'url', 'sha256', '_src', '_origin')
 RULES = dict(
-    required_if=[('state', 'present', ('version', 'build'))],
-    required_one_of=[('version', 'build')],
-    mutually_exclusive=[('url', '_src')],
+    required_one_of=[('version', 'build', 'pins')],
+    mutually_exclusive=[('url', '_src')] + [('pins', name) for name in SINGLE_PIN_OPTIONS],
 )
 CONTROLLER_OPTIONS = ('delivery', 'cache_dir')
+
+
+def check_request(params):
+    """What the argument spec cannot say about validated options, as an error message, or None."""
+    if params.get('pins') is not None:
+        if params['state'] == 'absent':
+            return 'pins installs the builds it lists: remove them with prune: true, or with version/build and state: absent'
+        return None
+    if params.get('prune'):
+        return 'prune needs pins: the list of every build to keep on the host'
+    if params['state'] == 'present':
+        absent = [name for name in ('version', 'build') if not params.get(name)]
+        if absent:
+            return 'state is present but all of the following are missing: %s' % ', '.join(absent)
+    return None
 
 
 class InstallError(Exception):
@@ -129,6 +157,29 @@ def unpinned(installs, pins):
     return [install for install in installs if not any(pin_matches(pin, install) for pin in pins)]
 
 
+def interpreters(results):
+    """Minor version (``3.13t`` when free-threaded) -> interpreter path, from pbs_python results per pin.
+
+    A pin with ``link: false`` gives way to a linked pin of the same minor.
+    """
+    found = {}
+    for result in results or []:
+        if result.get('python') and not result.get('failed'):
+            version = result['version']
+            minor = minor_of(version[:-len('.*')] if version.endswith('.*') else version)  # check mode: X.Y.*
+            key = minor + ('t' if result.get('freethreaded') else '')
+            item = result.get('item') or {}
+            if key not in found or item.get('link', True):
+                found[key] = result['python']
+    return found
+
+
+def default_interpreter(results):
+    """The interpreter of the pin with ``default: true``, or ''."""
+    return next((result['python'] for result in results or []
+                 if (result.get('item') or {}).get('default') and result.get('python')), '')
+
+
 def missing(installs, pins):
     """Pins with no working install: what a converge would install."""
     return [pin for pin in pins if not any(pin_matches(pin, i) and i.get('works', True) for i in installs)]
@@ -167,6 +218,12 @@ class Pin(object):
                    src=params['_src'], sha256=params['sha256'], checksums=params['checksums'],
                    strict=params['strict_checksums'], default=params['default'], force=params['force'],
                    origin=params['_origin'], externally_managed=params['externally_managed'])
+
+    @classmethod
+    def from_entry(cls, params, entry):
+        """The pin of one entry of a task's ``pins``, sharing the task's mirrors, checksums and policy."""
+        return cls.from_params(dict(params, url=None, **dict((name, entry[name]) for name in (
+            'version', 'build', 'variant', 'freethreaded', 'default', 'sha256', '_src', '_origin'))))
 
     def asset(self, version, target):
         return asset_name(version, self.build, target, self.variant, self.freethreaded)

@@ -176,6 +176,50 @@ options:
         environments (which the marker does not affect). V(false) removes it.
       - Unset leaves the install as it is.
     type: bool
+  pins:
+    description:
+      - Every build the host should have, in one task and one module execution (what the
+        M(pbs.python.pbs_python) role does): each is installed as with O(version) and O(build), then O(prune)
+        applies. The other options (mirrors, checksums, O(link_dir), O(externally_managed)...) apply to all.
+      - Exclusive with the options that name one build (O(version), O(build), O(variant), O(freethreaded),
+        O(default), O(url), O(sha256)); only with O(state=present).
+    type: list
+    elements: dict
+    suboptions:
+      version:
+        description: As O(version).
+        type: str
+        required: true
+      build:
+        description: As O(build).
+        type: str
+        required: true
+      variant:
+        description: As O(variant).
+        type: str
+        choices: [install_only_stripped, install_only]
+        default: install_only_stripped
+      freethreaded:
+        description: As O(freethreaded).
+        type: bool
+        default: false
+      default:
+        description: As O(default); at most one pin should set it.
+        type: bool
+        default: false
+      link:
+        description: Maintain this build's C(python3.X) link in O(link_dir); V(false) leaves the links alone.
+        type: bool
+        default: true
+      sha256:
+        description: As O(sha256).
+        type: str
+  prune:
+    description:
+      - With O(pins), remove every install under O(install_root), of any target, that no pin names, and the
+        links into it (as O(state=absent) does), after the pins are installed.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -293,10 +337,24 @@ externally_managed:
   returned: state=present
   type: bool
 removed:
-  description: Install directories removed (O(state=absent)).
-  returned: state=absent
+  description: Install directories removed (O(state=absent), or O(prune)).
+  returned: state=absent, or with O(pins)
   type: list
   elements: str
+results:
+  description: With O(pins), one result per pin, in order, as a single-pin task returns it, with the pin as C(item).
+  returned: with O(pins)
+  type: list
+  elements: dict
+interpreters:
+  description: With O(pins), minor version (C(3.13t) when free-threaded) to interpreter path.
+  returned: with O(pins)
+  type: dict
+  sample: {"3.12": /opt/pbs-python/cpython-3.12.4+20240726-x86_64-unknown-linux-gnu-install_only_stripped/bin/python3.12}
+default_interpreter:
+  description: With O(pins), the interpreter of the pin with C(default), or an empty string.
+  returned: with O(pins)
+  type: str
 '''
 
 from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, Fetcher, UrlModule, check_url_params
@@ -304,7 +362,7 @@ from ansible_collections.pbs.python.plugins.module_utils._host import interprete
 from ansible_collections.pbs.python.plugins.module_utils._install_root import absolute_path
 from ansible_collections.pbs.python.plugins.module_utils._installer import Installer
 from ansible_collections.pbs.python.plugins.module_utils._pin import (
-    DEFAULT_INSTALL_ROOT, DEFAULT_X86_64_LEVEL, OPTIONS, RULES, InstallError, Pin,
+    DEFAULT_INSTALL_ROOT, DEFAULT_X86_64_LEVEL, OPTIONS, PIN_KEYS, RULES, InstallError, Pin, check_request,
 )
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 
@@ -320,8 +378,11 @@ def main():
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     check_url_params(module, 'mirror')
+    if check_request(params):
+        module.fail_json(msg=check_request(params))
     try:
-        if params['state'] == 'present' and not (params['mirror'] or params['url'] or params['_src']):
+        if params['state'] == 'present' and not (params['mirror'] or params['url'] or params['_src'] or
+                                                 params['pins'] is not None and all(p['_src'] for p in params['pins'])):
             module.fail_json(msg='mirror is empty: list at least one mirror, or give url')
         if params['state'] == 'absent' and not params['target'] and params['x86_64_level'] == DEFAULT_X86_64_LEVEL:
             target = None  # absent matches installs of every target unless one is asked for
@@ -331,7 +392,14 @@ def main():
             root=root, target=target, link_dir=link_dir,
             fetcher=Fetcher(params, timeout=params['timeout'], retries=params['retries']),
             check_mode=module.check_mode, run=interpreter_runner(module), take_over_links=params['take_over_links'])
-        if params['state'] == 'absent':
+        if params['pins'] is not None:
+            pins = []
+            for entry in params['pins']:
+                pin = Pin.from_entry(params, entry)
+                pin.check(target)
+                pins.append((pin, dict((name, entry[name]) for name in PIN_KEYS)))
+            result = installer.converge(pins, prune=params['prune'], ask_first=params['_ask_first'])
+        elif params['state'] == 'absent':
             result = installer.absent(params['version'], params['build'], params['variant'], params['freethreaded'])
         else:
             pin = Pin.from_params(params)
@@ -343,6 +411,8 @@ def main():
         module.warn(warning)
     if not module._diff:
         result.pop('diff', None)
+        for pin_result in result.get('results', []):
+            pin_result.pop('diff', None)
     module.exit_json(**result)
 
 

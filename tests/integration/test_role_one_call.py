@@ -1,0 +1,121 @@
+"""Issue 12: the role makes one module execution per host, whatever the number of pins, prune on.
+
+Counted two ways on real ``ansible-playbook`` runs: the count_module_runs callback (results a
+module produced on the host) and an interpreter wrapper that logs every start of the module
+interpreter on the host, so an action plugin that ran its module twice would show too.
+"""
+
+import json
+import os
+
+import pytest
+import yaml
+
+from pbs_fixtures import HOST_TRIPLE
+from playbook import localhost_play, run_playbook
+
+PINS = [
+    {'version': '3.12', 'build': '20240107', 'variant': 'install_only', 'default': True},
+    {'version': '3.11.7', 'build': '20240107', 'variant': 'install_only'},
+]
+EXTRA = 'cpython-3.13.0+20241016-%s-install_only_stripped' % HOST_TRIPLE  # installed first, pinned by nobody
+DIRS = sorted(['cpython-3.12.1+20240107-%s-install_only' % HOST_TRIPLE,
+               'cpython-3.11.7+20240107-%s-install_only' % HOST_TRIPLE])
+ROLE = [{'hosts': 'all', 'gather_facts': False, 'roles': ['pbs.python.pbs_python']}]
+
+
+class Box(object):
+    """One localhost 'host' whose module interpreter logs each start."""
+
+    def __init__(self, tmp_path, mirror, delivery):
+        self.tmp, self.root, self.links = tmp_path, tmp_path / 'pbs', tmp_path / 'bin'
+        self.starts = tmp_path / 'starts.log'
+        wrapper = tmp_path / 'python'
+        wrapper.write_text('#!/bin/sh\necho start >> %s\nexec /usr/bin/python3 "$@"\n' % self.starts)
+        wrapper.chmod(0o755)
+        self.inventory = tmp_path / 'inventory.yml'
+        self.inventory.write_text(yaml.safe_dump({'all': {'hosts': {'box': {
+            'ansible_connection': 'local', 'ansible_python_interpreter': str(wrapper),
+            'pbs_python_installs': PINS, 'pbs_python_mirrors': [mirror.url], 'pbs_python_prune': True,
+            'pbs_python_install_root': str(self.root), 'pbs_python_link_dir': str(self.links),
+            'pbs_python_target': HOST_TRIPLE, 'pbs_python_delivery': delivery,
+            'pbs_python_cache_dir': str(tmp_path / 'cache')}}}}))
+
+    def run(self, play=None, check=False):
+        """(run, module runs the callback counted, interpreter starts on the host)."""
+        counts = self.tmp / 'counts.json'
+        if self.starts.exists():
+            self.starts.unlink()
+        run = run_playbook(play or ROLE, str(self.tmp / 'work'), inventory=str(self.inventory), check=check,
+                           diff=check, env={'ANSIBLE_CALLBACKS_ENABLED': 'record_results,count_module_runs',
+                                            'PBS_COUNT_MODULE_RUNS': str(counts)})
+        assert run.rc == 0, run.output[-4000:]
+        with open(str(counts)) as handle:
+            counted = json.load(handle)
+        starts = len(self.starts.read_text().splitlines()) if self.starts.exists() else 0
+        return run, counted['runs'].get('box', 0), starts
+
+    def installed(self):
+        return sorted(name for name in os.listdir(str(self.root)) if not name.startswith('.'))
+
+
+def install_result(run):
+    (found,) = [r['result'] for r in run.results if r['task'].endswith('Install the pinned builds')]
+    return found
+
+
+@pytest.mark.parametrize('delivery', ['host', 'controller'])
+def test_the_role_makes_one_module_call_per_host_with_two_pins_and_prune(tmp_path, mirror, delivery):
+    box = Box(tmp_path, mirror, delivery)
+    extra = [{'hosts': 'all', 'gather_facts': False, 'tasks': [{'name': 'unpinned', 'pbs.python.pbs_python': {
+        'version': '3.13.0', 'build': '20241016', 'target': HOST_TRIPLE, 'mirror': [mirror.url],
+        'install_root': str(box.root), 'link_dir': str(box.links)}}]}]
+    box.run(extra)
+    assert box.installed() == [EXTRA]
+
+    # Check mode predicts the two installs and the prune, and does nothing.
+    mirror.reset()
+    check, dummy, dummy = box.run(check=True)
+    predicted = install_result(check)
+    assert predicted['changed'] and predicted['removed'] == [str(box.root / EXTRA)]
+    assert [r['version'] for r in predicted['results']] == ['3.11.7', '3.12.*']  # merge_pins sorts
+    assert box.installed() == [EXTRA] and mirror.requests == []
+
+    # Cold converge: both pins installed (each asset downloaded once), the unpinned build pruned.
+    mirror.reset()
+    cold, dummy, dummy = box.run()
+    result = install_result(cold)
+    assert result['changed'] and result['removed'] == [str(box.root / EXTRA)]
+    assert box.installed() == DIRS
+    for name in DIRS:
+        assert mirror.gets(name + '.tar.gz') == ['/20240107/%s.tar.gz' % name]
+    assert sorted(os.listdir(str(box.links))) == ['python3', 'python3.11', 'python3.12']
+    assert os.readlink(str(box.links / 'python3')) == str(box.root / DIRS[1] / 'bin' / 'python3.12')
+    if delivery == 'controller':
+        assert [r['delivered'] for r in result['results']] == [True, True]
+    facts = [r['result'] for r in cold.results if r['task'].endswith('Publish the interpreters by minor version')]
+    assert facts[0]['ansible_facts'] == {
+        'pbs_python_interpreters': {'3.11': str(box.root / DIRS[0] / 'bin' / 'python3.11'),
+                                    '3.12': str(box.root / DIRS[1] / 'bin' / 'python3.12')},
+        'pbs_python_default_interpreter': str(box.root / DIRS[1] / 'bin' / 'python3.12')}
+
+    # The daily no-op: one module call on the host, nothing changed, no request.
+    mirror.reset()
+    noop, counted, starts = box.run()
+    assert (counted, starts) == (1, 1), noop.output[-3000:]
+    assert not [r for r in noop.changed] and mirror.requests == []
+    assert install_result(noop)['interpreters'] == facts[0]['ansible_facts']['pbs_python_interpreters']
+
+
+def test_the_list_form_refuses_what_names_one_build(tmp_path, mirror):
+    run = run_playbook(localhost_play([{'name': 'both', 'ignore_errors': True, 'pbs.python.pbs_python': {
+        'pins': [PINS[0]], 'version': '3.12', 'install_root': str(tmp_path / 'pbs'), 'mirror': [mirror.url]}}, {
+        'name': 'absent', 'ignore_errors': True, 'pbs.python.pbs_python': {
+            'pins': [PINS[0]], 'state': 'absent', 'install_root': str(tmp_path / 'pbs')}}, {
+        'name': 'prune alone', 'ignore_errors': True, 'pbs.python.pbs_python': {
+            'version': '3.12', 'build': '20240107', 'prune': True, 'install_root': str(tmp_path / 'pbs')}}]),
+        str(tmp_path / 'work'))
+    assert 'mutually exclusive: pins|version' in run.result('both')['msg']
+    assert 'remove them with prune: true' in run.result('absent')['msg']
+    assert 'prune needs pins' in run.result('prune alone')['msg']
+    assert mirror.requests == [] and not (tmp_path / 'pbs').exists()
