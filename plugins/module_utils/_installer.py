@@ -148,19 +148,26 @@ class Installer(object):
         unlinked.link_dir = None  # shares warnings: a copy, not a new Installer
         results = []
         for req, item in pins:
-            result = (self if item['link'] else unlinked).present(req, ask_first=ask_first)
+            try:
+                result = (self if item['link'] else unlinked).present(req, ask_first=ask_first)
+            except (InstallError, ValueError, OSError) as exc:  # as a loop would: the other pins still converge
+                result = dict(failed=True, changed=False, msg='%s+%s: %s' % (req.version, req.build, exc))
             result['item'] = item
             results.append(result)
         pruned = dict(changed=False, removed=[], links={}, diff=dict(before=dict(installs=[]), after=dict(installs=[])))
+        failed = [result['msg'] for result in results if result.get('failed')]
         waiting = any(result.get('needs_archive') for result in results)
-        if prune and not waiting:
+        if prune and not waiting and not failed:  # never prune what a failed pin's old build may still serve
             pruned = self.prune([item for dummy, item in pins])
-        return dict(
+        summary = dict(
             changed=any(result['changed'] for result in results) or pruned['changed'],
             results=results, removed=pruned['removed'], links=pruned['links'], target=self.target,
             interpreters=interpreters(results), default_interpreter=default_interpreter(results),
             diff=dict(before=dict(pins=[r.get('diff', {}).get('before') for r in results], **pruned['diff']['before']),
                       after=dict(pins=[r.get('diff', {}).get('after') for r in results], **pruned['diff']['after'])))
+        if failed:
+            summary.update(failed=True, msg='; '.join(failed))
+        return summary
 
     # -- present -------------------------------------------------------------------------------
 

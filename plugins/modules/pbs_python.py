@@ -178,9 +178,8 @@ options:
     type: bool
   pins:
     description:
-      - Every build the host should have, in one task and one module execution (what the
-        M(pbs.python.pbs_python) role does): each is installed as with O(version) and O(build), then O(prune)
-        applies. The other options (mirrors, checksums, O(link_dir), O(externally_managed)...) apply to all.
+      - Every build the host should have, in one task and one module execution, as the C(pbs.python.pbs_python)
+        role does. Each is installed as with O(version) and O(build), then O(prune) applies. The other options (mirrors, checksums, O(link_dir), O(externally_managed)...) apply to all.
       - Exclusive with the options that name one build (O(version), O(build), O(variant), O(freethreaded),
         O(default), O(url), O(sha256)); only with O(state=present).
     type: list
@@ -409,6 +408,8 @@ def main():
         module.fail_json(msg=str(exc))
     for warning in installer.warnings:
         module.warn(warning)
+    if result.pop('failed', False):
+        module.fail_json(**result)
     if not module._diff:
         result.pop('diff', None)
         for pin_result in result.get('results', []):

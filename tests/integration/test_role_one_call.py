@@ -119,3 +119,24 @@ def test_the_list_form_refuses_what_names_one_build(tmp_path, mirror):
     assert 'remove them with prune: true' in run.result('absent')['msg']
     assert 'prune needs pins' in run.result('prune alone')['msg']
     assert mirror.requests == [] and not (tmp_path / 'pbs').exists()
+
+
+@pytest.mark.parametrize('delivery', ['host', 'controller'])
+def test_a_failing_pin_fails_the_task_but_the_others_converge_and_nothing_is_pruned(tmp_path, mirror, delivery):
+    root, links = tmp_path / 'pbs', tmp_path / 'bin'
+    links.mkdir()
+    (links / 'python3.11').write_text('#!/bin/sh\n')  # not a symlink: the 3.11 pin must refuse it
+    args = {'pins': PINS, 'prune': True, 'install_root': str(root), 'link_dir': str(links), 'target': HOST_TRIPLE,
+            'mirror': [mirror.url], 'delivery': delivery, 'cache_dir': str(tmp_path / 'cache')}
+    keep = root / EXTRA
+    keep.mkdir(parents=True)  # not an install (no receipt): prune never touches it anyway; the lock dir exists
+    run = run_playbook(localhost_play([{'name': 'pins', 'ignore_errors': True, 'pbs.python.pbs_python': args}]),
+                       str(tmp_path / 'work'))
+    result = run.result('pins')
+    assert [r['status'] for r in run.results] == ['failed']
+    assert 'refusing to replace %s/python3.11: it is not a symlink' % links in result['msg']
+    assert result['msg'].startswith('3.11.7+20240107: ')
+    assert [r.get('failed', False) for r in result['results']] == [False, True]  # the task's order
+    assert sorted(os.listdir(str(root))) == sorted([EXTRA, DIRS[1], '.lock'])
+    assert os.readlink(str(links / 'python3')) == str(root / DIRS[1] / 'bin' / 'python3.12')
+    assert mirror.gets(DIRS[0] + '.tar.gz') == []
