@@ -1,0 +1,113 @@
+"""Issue 12: what a daily no-op run of the role costs on a fleet, against a play of one ``ping``.
+
+Brings up N real SSH hosts (tests/fleet/fleet.py), converges the role with 1, 2 and 5 pins once,
+then runs, interleaved round by round (each round in a rotated order, so load drifts hit all
+alike), a ``ping`` play and the role's no-op with prune off and on. Reports medians and the
+ratio role/ping. A measurement, never a test: run it alone on the machine.
+
+    tools/dev python bench/fleet_noop.py --hosts 8 --rounds 5 [--json out.json]
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CHECKOUT = os.path.dirname(HERE)
+sys.path[:0] = [HERE, os.path.join(CHECKOUT, 'tests', 'support'), os.path.join(CHECKOUT, 'tests', 'fleet')]
+
+import playbooks  # noqa: E402
+from stats import median, ratio  # noqa: E402
+
+# Five minors, one per local interpreter the test archives are built from (pbs_fixtures.REAL_TAGS).
+BUILDS = [('3.12.1', '20240107'), ('3.11.7', '20240107'), ('3.10.13', '20240224'), ('3.9.18', '20240224'),
+          ('3.8.18', '20240224')]
+PIN_COUNTS = (1, 2, 5)
+
+
+def role_play(pins, mirror, prune):
+    installs = [dict(version=version, build=build, variant='install_only', default=index == 0)
+                for index, (version, build) in enumerate(BUILDS[:pins])]
+    return [{'hosts': 'all', 'gather_facts': False, 'roles': [{'role': 'pbs.python.pbs_python', 'vars': {
+        'pbs_python_installs': installs, 'pbs_python_mirrors': [mirror], 'pbs_python_prune': prune,
+        'pbs_python_install_root': '/opt/pbs-bench', 'pbs_python_link_dir': '/opt/pbs-bench-links'}}]}]
+
+
+PING = [{'hosts': 'all', 'gather_facts': False, 'tasks': [{'name': 'ping', 'ansible.builtin.ping': {}}]}]
+
+
+def measure(workdir, hosts, rounds, log=print):
+    import fleet
+    import pbs_fixtures
+    from mirror_server import MirrorServer
+
+    mirror_root = os.path.join(workdir, 'mirror')
+    pbs_fixtures.make_mirror(mirror_root, [dict(version=v, tag=t) for v, t in BUILDS])
+    state = os.path.join(workdir, 'fleet')
+    tag = 'n%d' % (os.getpid() % 100000)
+    start = time.perf_counter()
+    info = fleet.up(state, ['%s-h%02d' % (tag, index) for index in range(1, hosts + 1)])
+    log('fleet: %d hosts up in %.1fs' % (hosts, time.perf_counter() - start))
+    result = {'hosts': hosts, 'rounds': rounds, 'rows': []}
+    try:
+        server = MirrorServer(mirror_root, host=info['mirror_address']).start()
+        try:
+            args = ['--forks', str(hosts)]
+            ping = playbooks.write(os.path.join(workdir, 'plays'), 'ping', PING)
+            for pins in PIN_COUNTS:
+                plays = dict((prune, playbooks.write(os.path.join(workdir, 'plays'), 'role-%d-%s' % (pins, prune),
+                                                     role_play(pins, server.url, prune))) for prune in (False, True))
+                playbooks.expect(playbooks.run_playbook(plays[True], {}, inventory=info['inventory'], args=args),
+                                 changed=None)  # converge (and prune the previous count's extra pins)
+                walls = {'ping': [], False: [], True: []}
+                for index in range(rounds):
+                    order = ['ping', False, True]
+                    order = order[index % 3:] + order[:index % 3]
+                    for what in order:
+                        sample = playbooks.run_playbook(ping if what == 'ping' else plays[what], {},
+                                                        inventory=info['inventory'], args=args)
+                        playbooks.expect(sample, changed=False)
+                        walls[what].append(sample.wall)
+                server.reset()
+                row = {'pins': pins, 'ping': median(walls['ping']), 'role': median(walls[False]),
+                       'role_prune': median(walls[True]), 'runs': dict((str(k), v) for k, v in walls.items())}
+                row['ratio'] = ratio(row['role'], row['ping'])
+                row['ratio_prune'] = ratio(row['role_prune'], row['ping'])
+                result['rows'].append(row)
+                log('%d pins: ping %.2fs, role %.2fs (%.2fx), role+prune %.2fs (%.2fx)' % (
+                    pins, row['ping'], row['role'], row['ratio'], row['role_prune'], row['ratio_prune']))
+        finally:
+            server.stop()
+    finally:
+        fleet.down(state)
+    return result
+
+
+def table(result):
+    lines = ['| pins | ping play (s) | role no-op (s) | role/ping | role no-op, prune on (s) | role/ping, prune on |',
+             '|---|---|---|---|---|---|']
+    for row in result['rows']:
+        lines.append('| %(pins)d | %(ping).2f | %(role).2f | %(ratio).2f | %(role_prune).2f | %(ratio_prune).2f |' % row)
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
+    parser.add_argument('--hosts', type=int, default=16)
+    parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--json')
+    args = parser.parse_args(argv)
+    workdir = tempfile.mkdtemp(prefix='pbs-fleet-noop-', dir='/var/tmp')
+    result = measure(workdir, args.hosts, args.rounds)
+    print('%d hosts, medians of %d interleaved rounds\n\n%s' % (result['hosts'], result['rounds'], table(result)))
+    if args.json:
+        with open(args.json, 'w') as handle:
+            json.dump(result, handle, indent=1)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
