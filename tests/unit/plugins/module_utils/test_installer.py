@@ -243,3 +243,57 @@ def test_check_mode_makes_no_request_and_writes_nothing(host, tmp_path):
     assert result['changed'] and len(result['removed']) == 1
     assert fake.calls == []
     assert snapshot(str(tmp_path)) == before
+
+
+def item(version, **claims):
+    """An inventory pin as the role gives it (see _pin.normalize_pin)."""
+    return dict(dict(version=version, build=BUILD, variant='install_only_stripped', freethreaded=False, default=False,
+                     link=True), **claims)
+
+
+def converge(host, fetcher, items, **options):
+    pins = []
+    for entry in items:
+        request = Pin(entry['version'], BUILD, mirrors=[M1], default=entry['default'])
+        request.check(TARGET)
+        pins.append((request, entry))
+    return installer(host, fetcher, options.pop('check_mode', False)).converge(pins, **options)
+
+
+def test_converge_installs_every_pin_links_only_linked_ones_and_prunes_the_rest_in_one_call(host):
+    root, link_dir = host
+    present(host, upstream(), version='3.11.16')  # pinned by nobody below
+    old = os.path.join(root, asset('3.11.16')[:-len('.tar.gz')])
+    wanted = [item('3.12', default=True)]
+
+    check = converge(host, upstream(), wanted, prune=True, check_mode=True)
+    assert check['changed'] and check['removed'] == [old] and os.path.isdir(old)
+
+    result = converge(host, upstream(), wanted, prune=True)
+    path = os.path.join(root, asset('3.12.14')[:-len('.tar.gz')])
+    python = os.path.join(path, 'bin', 'python3.12')
+    assert result['changed'] and result['removed'] == [old] and not os.path.exists(old)
+    assert result['links'] == {os.path.join(link_dir, 'python3.11'): None}  # the pruned build's link went with it
+    assert sorted(os.listdir(link_dir)) == ['python3', 'python3.12']
+    assert result['interpreters'] == {'3.12': python} and result['default_interpreter'] == python
+    assert [r['item'] for r in result['results']] == wanted
+
+    idle = upstream()
+    again = converge(host, idle, wanted + [item('3.11.16', link=False)], prune=True)
+    assert again['changed'] and again['removed'] == [] and idle.calls != []  # 3.11 comes back, unlinked
+    assert sorted(os.listdir(link_dir)) == ['python3', 'python3.12']
+    assert sorted(again['interpreters']) == ['3.11', '3.12']
+    before = snapshot(root)
+    idle = upstream()
+    noop = converge(host, idle, wanted + [item('3.11.16', link=False)], prune=True)
+    assert noop['changed'] is False and idle.calls == [] and snapshot(root) == before
+
+
+def test_converge_asking_first_names_the_missing_pins_and_prunes_nothing_yet(host):
+    root, dummy = host
+    present(host, upstream(), version='3.11.16')
+    idle = FakeMirrors()
+    result = converge(host, idle, [item('3.12.14')], prune=True, ask_first=True)
+    assert [r.get('needs_archive') for r in result['results']] == [True]
+    assert result['removed'] == [] and idle.calls == []
+    assert asset('3.11.16')[:-len('.tar.gz')] in os.listdir(root)
