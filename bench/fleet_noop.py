@@ -5,7 +5,7 @@ then runs, interleaved round by round (each round in a rotated order, so load dr
 alike), a ``ping`` play and the role's no-op with prune off and on. Reports medians and the
 ratio role/ping. A measurement, never a test: run it alone on the machine.
 
-    tools/dev python bench/fleet_noop.py --hosts 8 --rounds 5 [--json out.json]
+    source "$(tools/bootstrap)" && python bench/fleet_noop.py --hosts 16 --rounds 5 [--json out.json]
 """
 
 import argparse

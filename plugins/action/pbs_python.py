@@ -9,7 +9,9 @@ downloads anything) and keeps its own options (delivery, cache_dir) off the host
 module is asked first (it answers from the host's receipts, without network); only a host that
 lacks the build gets the archive, which the controller takes from its verified cache, filled at
 most once per asset for the whole fleet. The module then installs from the transferred file with
-the same checks as a download, so both modes end in identical installs and receipts.
+the same checks as a download, so both modes end in identical installs and receipts. With
+``pins`` (a host's whole list) the first run answers per pin; every missing archive is sent, then
+one more run installs them all: two module runs on a cold host, one on a no-op.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -48,18 +50,15 @@ class ActionModule(ActionBase):
         if params['delivery'] != 'controller' or params['state'] == 'absent':
             result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
             return result
-        # Imported only for controller delivery: the cache and ansible's urls cost tens of ms per task otherwise.
-        from ansible_collections.pbs.python.plugins.plugin_utils._delivery import DeliveryError, fetch_for_target
-
         try:
             first = self._execute_module(module_name=MODULE, module_args=dict(args, _ask_first=True),
                                          task_vars=task_vars)
             if params['pins'] is not None:
-                return self._deliver_pins(result, first, args, params, task_vars, fetch_for_target, DeliveryError)
+                return self._deliver_pins(result, first, args, params, task_vars)
             if not first.pop('needs_archive', False):
                 result.update(first, delivered=False)
                 return result
-            local, name, sha256, version, origin = self._fetch(fetch_for_target, DeliveryError, params, first['target'])
+            local, name, sha256, version, origin = self._fetch(params, first['target'])
             args.pop('url', None)
             args.update(_src=self._send(local, name), sha256=sha256, version=version, target=first['target'],
                         _origin=origin)
@@ -69,16 +68,17 @@ class ActionModule(ActionBase):
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
 
-    def _deliver_pins(self, result, first, args, params, task_vars, fetch_for_target, delivery_error):
+    def _deliver_pins(self, result, first, args, params, task_vars):
         """The list form: the first run answered per pin; send each missing archive once, then run again."""
-        needing = [index for index, pin_result in enumerate(first.get('results', [])) if pin_result.pop('needs_archive', False)]
+        needing = [index for index, pin_result in enumerate(first.get('results', []))
+                   if pin_result.pop('needs_archive', False)]
         if not needing:
             result.update(first, delivered=False)
             return result
         entries = [dict(entry) for entry in args['pins']]
         for index in needing:
-            local, name, sha256, version, origin = self._fetch(
-                fetch_for_target, delivery_error, dict(params, url=None, **params['pins'][index]), first['target'])
+            local, name, sha256, version, origin = self._fetch(dict(params, url=None, **params['pins'][index]),
+                                                               first['target'])
             entries[index].update(_src=self._send(local, name), sha256=sha256, version=version, _origin=origin)
         second = self._execute_module(module_name=MODULE, module_args=dict(args, pins=entries, target=first['target']),
                                       task_vars=task_vars)
@@ -91,10 +91,14 @@ class ActionModule(ActionBase):
         return result
 
     @staticmethod
-    def _fetch(fetch_for_target, delivery_error, params, target):
+    def _fetch(params, target):
+        """(local path, asset, sha256, exact version, origin) of the pin in ``params``, from the controller's cache."""
+        # Imported only for controller delivery: the cache and ansible's urls cost tens of ms per task otherwise.
+        from ansible_collections.pbs.python.plugins.plugin_utils._delivery import DeliveryError, fetch_for_target
+
         try:
             return fetch_for_target(params, target)
-        except delivery_error as exc:
+        except DeliveryError as exc:
             raise AnsibleActionFail('delivery: controller: %s' % exc)
 
     def _send(self, local, name):

@@ -179,7 +179,8 @@ options:
   pins:
     description:
       - Every build the host should have, in one task and one module execution, as the C(pbs.python.pbs_python)
-        role does. Each is installed as with O(version) and O(build), then O(prune) applies. The other options (mirrors, checksums, O(link_dir), O(externally_managed)...) apply to all.
+        role does. Each is installed as with O(version) and O(build), then O(prune) applies. The other options
+        (mirrors, checksums, O(link_dir), O(externally_managed)...) apply to all.
       - Exclusive with the options that name one build (O(version), O(build), O(variant), O(freethreaded),
         O(default), O(url), O(sha256)); only with O(state=present).
     type: list
