@@ -40,10 +40,13 @@ PING = [{'hosts': 'all', 'gather_facts': False, 'tasks': [{'name': 'ping', 'ansi
 
 
 def measure(workdir, hosts, rounds, log=print):
+    """{'hosts', 'rounds', 'rows': [{pins, ping, role, role_prune, ratio, ratio_prune, runs}]}."""
     import fleet
     import pbs_fixtures
     from mirror_server import MirrorServer
 
+    if os.geteuid() != 0:
+        raise RuntimeError('the fleet needs root')
     mirror_root = os.path.join(workdir, 'mirror')
     pbs_fixtures.make_mirror(mirror_root, [dict(version=v, tag=t) for v, t in BUILDS])
     state = os.path.join(workdir, 'fleet')

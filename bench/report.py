@@ -1,5 +1,6 @@
 """docs/performance.md from one run's results: machine facts, the table, where the time goes."""
 
+import fleet_noop
 from stats import fmt, median, ratio
 
 TARGETS = {
@@ -332,6 +333,14 @@ def render(results, chart_name, chart_error):
         out += ['', '### Fleet', '', 'Converge time of one play with one `pbs_python` task on N hosts (`--forks N`), '
                 'each a cold install into a fresh `install_root`; bytes are what the mirror sent.', '']
         out += _fleet_table(fleet)
+    noop = results.get('fleet_noop')
+    if noop and noop.get('rows'):
+        out += ['', '### Fleet no-op', '', 'A no-op run of the `pbs.python.pbs_python` role on %d hosts against a play '
+                'of one `ping` task on the same hosts (`--forks %d`; target: at most 1.3x), medians of %d interleaved '
+                'rounds (`bench/fleet_noop.py`).' % (noop['hosts'], noop['hosts'], noop['rounds']), '']
+        out += fleet_noop.table(noop).splitlines()
+    elif results.get('fleet_noop_skipped'):
+        out += ['', '### Fleet no-op', '', 'Not measured: %s.' % results['fleet_noop_skipped']]
     out += ['', '## Where the time goes', ''] + _where(results) + _cold_stages(results)
     out += ['', '## Method', '',
             '- Parts 1 and 2 run in interleaved rounds: each round runs every contender once (ping playbook, '

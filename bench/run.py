@@ -33,6 +33,7 @@ import big_archive  # noqa: E402
 import chart  # noqa: E402
 import contenders  # noqa: E402
 import facts  # noqa: E402
+import fleet_noop  # noqa: E402
 import fleet_scale  # noqa: E402
 import memory  # noqa: E402
 import phases  # noqa: E402
@@ -148,8 +149,9 @@ def main(argv=None):
     parser.add_argument('--runs', type=int, help='rounds for parts 1 and 2 (default 7, --quick 2)')
     parser.add_argument('--out', default=os.path.join(CHECKOUT, 'docs'), help='where performance.md/.png go')
     parser.add_argument('--skip', default='', help='comma-separated parts to skip: cold (parts 1 and 2), memory, '
-                        'profile, phases, fleet')
+                        'profile, phases, fleet, fleet_noop')
     parser.add_argument('--fleet-sizes', default=','.join(str(s) for s in fleet_scale.SIZES))
+    parser.add_argument('--fleet-noop-hosts', type=int, default=16, help='hosts for the role no-op vs ping part')
     parser.add_argument('--workdir', help='scratch directory (default: a new one under /var/tmp)')
     parser.add_argument('--keep', action='store_true', help='keep the scratch directory')
     parser.add_argument('--json', help='also write the raw results here')
@@ -157,7 +159,7 @@ def main(argv=None):
     rounds = args.runs or (2 if args.quick else 7)
     skip = set(filter(None, args.skip.split(',')))
     if args.quick:
-        skip |= {'memory', 'profile', 'fleet'}
+        skip |= {'memory', 'profile', 'fleet', 'fleet_noop'}
 
     workdir = args.workdir or tempfile.mkdtemp(prefix='pbs-bench-', dir='/var/tmp' if os.path.isdir('/var/tmp') else None)
     os.makedirs(os.path.join(workdir, 'runs'), exist_ok=True)
@@ -183,7 +185,9 @@ def main(argv=None):
         sizes = [int(s) for s in args.fleet_sizes.split(',') if s]
         parts = (('memory', lambda: part_memory(ctx, reps=2)), ('profile', lambda: part_profile(ctx, reps=3)),
                  ('phases', lambda: phases.measure(ctx, reps=1 if args.quick else 5, log=log)),
-                 ('fleet', lambda: fleet_scale.measure(ctx, sizes=sizes, log=log)))
+                 ('fleet', lambda: fleet_scale.measure(ctx, sizes=sizes, log=log)),
+                 ('fleet_noop', lambda: fleet_noop.measure(os.path.join(workdir, 'fleet-noop'), args.fleet_noop_hosts,
+                                                           rounds, log=log)))
         for name, measure in parts:
             if name in skip:
                 results[name + '_skipped'] = 'skipped (--quick)' if args.quick else 'skipped (--skip %s)' % name
