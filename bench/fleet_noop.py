@@ -39,8 +39,12 @@ def role_play(pins, mirror, prune):
 PING = [{'hosts': 'all', 'gather_facts': False, 'tasks': [{'name': 'ping', 'ansible.builtin.ping': {}}]}]
 
 
-def measure(workdir, hosts, rounds, log=print):
-    """{'hosts', 'rounds', 'rows': [{pins, ping, role, role_prune, ratio, ratio_prune, runs}]}."""
+def measure(workdir, hosts, rounds, log=print, baseline=None):
+    """{'hosts', 'rounds', 'rows': [{pins, ping, role, role_prune, ratio, ratio_prune, runs}]}.
+
+    ``baseline``: a collections path holding another release of the collection, whose role runs in
+    the same rounds (rows gain baseline, baseline_prune and their ratios), for a before/after.
+    """
     import fleet
     import pbs_fixtures
     from mirror_server import MirrorServer
@@ -54,7 +58,7 @@ def measure(workdir, hosts, rounds, log=print):
     start = time.perf_counter()
     info = fleet.up(state, ['%s-h%02d' % (tag, index) for index in range(1, hosts + 1)])
     log('fleet: %d hosts up in %.1fs' % (hosts, time.perf_counter() - start))
-    result = {'hosts': hosts, 'rounds': rounds, 'rows': []}
+    result = {'hosts': hosts, 'rounds': rounds, 'rows': [], 'baseline': baseline}
     try:
         server = MirrorServer(mirror_root, host=info['mirror_address']).start()
         try:
@@ -66,12 +70,17 @@ def measure(workdir, hosts, rounds, log=print):
                 playbooks.expect(playbooks.run_playbook(plays[True], {}, inventory=info['inventory'], args=args),
                                  changed=None)  # converge (and prune the previous count's extra pins)
                 walls = {'ping': [], False: [], True: []}
+                if baseline:
+                    walls.update({'baseline': [], 'baseline_prune': []})
+                    plays.update(baseline=plays[False], baseline_prune=plays[True])
+                env = {'ANSIBLE_COLLECTIONS_PATH': baseline}
                 for index in range(rounds):
-                    order = ['ping', False, True]
-                    order = order[index % 3:] + order[:index % 3]
+                    order = list(walls)
+                    order = order[index % len(order):] + order[:index % len(order)]
                     for what in order:
                         sample = playbooks.run_playbook(ping if what == 'ping' else plays[what], {},
-                                                        inventory=info['inventory'], args=args)
+                                                        inventory=info['inventory'], args=args,
+                                                        env=env if str(what).startswith('baseline') else None)
                         playbooks.expect(sample, changed=False)
                         walls[what].append(sample.wall)
                 server.reset()
@@ -79,6 +88,12 @@ def measure(workdir, hosts, rounds, log=print):
                        'role_prune': median(walls[True]), 'runs': dict((str(k), v) for k, v in walls.items())}
                 row['ratio'] = ratio(row['role'], row['ping'])
                 row['ratio_prune'] = ratio(row['role_prune'], row['ping'])
+                if baseline:
+                    row.update(baseline=median(walls['baseline']), baseline_prune=median(walls['baseline_prune']))
+                    row.update(baseline_ratio=ratio(row['baseline'], row['ping']),
+                               baseline_ratio_prune=ratio(row['baseline_prune'], row['ping']))
+                    log('%d pins, baseline: role %.2fs (%.2fx), role+prune %.2fs (%.2fx)' % (
+                        pins, row['baseline'], row['baseline_ratio'], row['baseline_prune'], row['baseline_ratio_prune']))
                 result['rows'].append(row)
                 log('%d pins: ping %.2fs, role %.2fs (%.2fx), role+prune %.2fs (%.2fx)' % (
                     pins, row['ping'], row['role'], row['ratio'], row['role_prune'], row['ratio_prune']))
@@ -94,6 +109,11 @@ def table(result):
              '|---|---|---|---|---|---|']
     for row in result['rows']:
         lines.append('| %(pins)d | %(ping).2f | %(role).2f | %(ratio).2f | %(role_prune).2f | %(ratio_prune).2f |' % row)
+    if any('baseline' in row for row in result['rows']):
+        lines += ['', 'The baseline collection (%s), in the same rounds:' % result.get('baseline'), '',
+                  '| pins | role no-op (s) | role/ping | prune on (s) | role/ping, prune on |', '|---|---|---|---|---|']
+        lines += ['| %(pins)d | %(baseline).2f | %(baseline_ratio).2f | %(baseline_prune).2f | %(baseline_ratio_prune).2f |'
+                  % row for row in result['rows'] if 'baseline' in row]
     return '\n'.join(lines)
 
 
@@ -102,9 +122,10 @@ def main(argv=None):
     parser.add_argument('--hosts', type=int, default=16)
     parser.add_argument('--rounds', type=int, default=5)
     parser.add_argument('--json')
+    parser.add_argument('--baseline', help='collections path of another release to measure in the same rounds')
     args = parser.parse_args(argv)
     workdir = tempfile.mkdtemp(prefix='pbs-fleet-noop-', dir='/var/tmp')
-    result = measure(workdir, args.hosts, args.rounds)
+    result = measure(workdir, args.hosts, args.rounds, baseline=args.baseline)
     print('%d hosts, medians of %d interleaved rounds\n\n%s' % (result['hosts'], result['rounds'], table(result)))
     if args.json:
         with open(args.json, 'w') as handle:
