@@ -51,4 +51,4 @@ def test_bad_arguments_are_refused_with_the_module_message_before_any_controller
     assert sent['version'] == '3.12.1' and sent['mirror'] == [mirror.url]
     # The module fills in every option; the action's own came not from the task but from the defaults.
     assert sent['cache_dir'] != str(cache) and sent['cache_dir'].endswith('/.cache/pbs-python/downloads')
-    assert (sent['_ask_first'], sent['_src'], sent['_origin']) == (False, None, None)
+    assert (sent['_ask_first'], sent['_src'], sent['_origin']) == (None, None, None)
