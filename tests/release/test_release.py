@@ -20,8 +20,8 @@ from conftest import CHECKOUT, GALAXY, PLANTED, STAND_IN_REPOSITORY, run
 FQ = '%s.%s' % (GALAXY['namespace'], GALAXY['name'])
 # What users run and read. Everything else in the checkout is developer tooling or tests.
 SHIPPED_DIRS = ('docs/', 'examples/', 'meta/', 'playbooks/', 'plugins/', 'roles/')
-SHIPPED_FILES = ('README.md', 'COPYING', 'CHANGELOG.md', 'changelogs/changelog.yaml', 'changelogs/config.yaml',
-                 'tests/config.yml')
+SHIPPED_FILES = ('README.md', 'CONTRIBUTING.md', 'COPYING', 'CHANGELOG.md', 'changelogs/changelog.yaml',
+                 'changelogs/config.yaml', 'tests/config.yml')
 GENERATED = ('MANIFEST.json', 'FILES.json')
 # ansible-core 2.21's own bundled collection has no metadata; it says so on every listing.
 CORE_NOISE = ('_protomatter',)
