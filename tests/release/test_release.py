@@ -66,8 +66,8 @@ def ansible_doc(release, *args):
 
 def expected_plugins():
     def names(folder, ext):
-        return sorted(os.path.basename(p)[:-len(ext)] for p in glob.glob(os.path.join(CHECKOUT, 'plugins', folder, '*' + ext))
-                      if not os.path.basename(p).startswith('_'))
+        paths = glob.glob(os.path.join(CHECKOUT, 'plugins', folder, '*' + ext))
+        return sorted(os.path.basename(p)[:-len(ext)] for p in paths if not os.path.basename(p).startswith('_'))
     return {'module': names('modules', '.py'), 'lookup': names('lookup', '.py'), 'filter': names('filter', '.yml')}
 
 
