@@ -156,3 +156,14 @@ def test_ansible_lint_production_profile_on_the_collection_root():
                    'galaxy-importer requires one (the release test imports a copy with %s)' % STAND_IN_REPOSITORY)
 def test_galaxy_yml_names_a_repository():
     assert GALAXY.get('repository') and '.invalid' not in GALAXY['repository'] and 'example' not in GALAXY['repository']
+
+
+def test_demo_playbook_runs_from_the_installed_copy(release):
+    """`make demo`'s playbook (install, then a no-op with no request) with only the installed tarball
+    on the collections path: a file the tarball lacks would fail here, not in the checkout."""
+    proc = run([sys.executable, os.path.join(CHECKOUT, 'tools', 'demo.py')], env=release['env'],
+               cwd=str(release['base']))
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-6000:]
+    assert output.count('failed=0') == 2 and 'changed=1' in output, output[-6000:]
+    assert output.rstrip().count('mirror requests during this run: none') == 1, output[-6000:]
