@@ -167,3 +167,20 @@ def test_demo_playbook_runs_from_the_installed_copy(release):
     assert proc.returncode == 0, output[-6000:]
     assert output.count('failed=0') == 2 and 'changed=1' in output, output[-6000:]
     assert output.rstrip().count('mirror requests during this run: none') == 1, output[-6000:]
+
+
+def test_antsibull_docs_lint_passes_on_every_plugin():
+    """The check the docs site and Galaxy rely on: every plugin's documentation validates."""
+    proc = run(['antsibull-docs', 'lint-collection-docs', '--plugin-docs', '.'], cwd=CHECKOUT)
+    output = '\n'.join(line for line in (proc.stdout + proc.stderr).splitlines() if '_protomatter' not in line)
+    assert proc.returncode == 0 and not output.strip(), output
+
+
+def test_changelog_fragments_and_changelog_are_valid():
+    for args in (['antsibull-changelog', 'lint'],
+                 ['antsibull-changelog', 'lint-changelog-yaml', '--strict', 'changelogs/changelog.yaml']):
+        proc = run(args, cwd=CHECKOUT)
+        assert proc.returncode == 0 and not (proc.stdout + proc.stderr).strip(), (args, proc.stdout + proc.stderr)
+    with open(os.path.join(CHECKOUT, 'changelogs', 'changelog.yaml')) as handle:
+        releases = yaml.safe_load(handle)['releases']
+    assert GALAXY['version'] in releases, 'galaxy.yml version %s has no release in the changelog' % GALAXY['version']
