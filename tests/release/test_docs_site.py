@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import CHECKOUT, run
+from release_kit import CHECKOUT, run
 
 BROWSER = shutil.which('chromium') or shutil.which('chromium-browser')
 

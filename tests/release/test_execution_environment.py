@@ -14,7 +14,7 @@ import sys
 
 import yaml
 
-from conftest import CHECKOUT, TARBALL, run
+from release_kit import CHECKOUT, TARBALL, run
 
 CONTROLLER_SIDE = ('action', 'filter', 'lookup', 'plugin_utils', 'module_utils', 'doc_fragments')
 EE_DEFINITION = """\

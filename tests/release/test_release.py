@@ -15,7 +15,7 @@ import tarfile
 import pytest
 import yaml
 
-from conftest import CHECKOUT, GALAXY, PLANTED, STAND_IN_REPOSITORY, run
+from release_kit import CHECKOUT, GALAXY, PLANTED, STAND_IN_REPOSITORY, run
 
 FQ = '%s.%s' % (GALAXY['namespace'], GALAXY['name'])
 # What users run and read. Everything else in the checkout is developer tooling or tests.
