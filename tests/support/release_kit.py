@@ -33,5 +33,3 @@ def committable_files():
     if proc.returncode != 0:
         pytest.skip('the release tests copy a git checkout: %s' % proc.stderr.strip())
     return sorted(p for p in proc.stdout.split('\0') if p and os.path.isfile(os.path.join(CHECKOUT, p)))
-
-
