@@ -184,7 +184,7 @@ class Response(object):
                 return
 
     def _stall(self):
-        return FetchError(self.url, 'transfer stalled after %d bytes: %s' % (self.received, self._stalled),
+        return FetchError(self.url, 'transfer stalled: %s; raise timeout if the mirror is this slow' % self._stalled,
                           transient=True)
 
     def read(self, size):

@@ -114,7 +114,8 @@ def test_dns_failure(single, old_tree, builds):
 
 def test_stalled_transfer_times_out(single, old_tree, builds):
     case = single['stall']
-    check(case, old_tree, builds, ['timed out', 'raise timeout if the mirror is slow'],
+    check(case, old_tree, builds, ['transfer stalled', 'slower than 1024 bytes/s for 2 seconds',
+                                   'raise timeout if the mirror is this slow'],
           [('GET', asset_path('stall'), 200)])
 
 
@@ -346,7 +347,7 @@ def test_persistent_5xx_stops_after_retries_plus_one_requests(retries, old_tree)
 
 def test_stalls_are_bounded_by_timeout_and_retries(retries, old_tree):
     case = retries['stall-bounded']
-    assert_clean_failure(case, old_tree, ['timed out'])
+    assert_clean_failure(case, old_tree, ['transfer stalled'])
     assert statuses(case) == [200, 200]  # headers came, then nothing
     assert 2.0 <= gaps(case)[0] < 6, gaps(case)  # timeout (2 s) plus the first backoff (0.5 s)
 
