@@ -73,6 +73,8 @@ class ActionModule(ActionBase):
         needing = [index for index, pin_result in enumerate(first.get('results', []))
                    if pin_result.pop('needs_archive', False)]
         if not needing:
+            for pin_result in first.get('results', []):
+                pin_result['delivered'] = False
             result.update(first, delivered=False)
             return result
         entries = [dict(entry) for entry in args['pins']]
@@ -83,10 +85,11 @@ class ActionModule(ActionBase):
         second = self._execute_module(module_name=MODULE, module_args=dict(args, pins=entries, target=first['target']),
                                       task_vars=task_vars)
         result.update(second)
+        for index, pin_result in enumerate(second.get('results', [])):
+            # The item is the pin as the inventory gave it, not as the action completed it to send.
+            pin_result.update(delivered=index in needing, item=first['results'][index]['item'])
         if not second.get('failed'):
             result['changed'] = bool(first.get('changed') or second.get('changed'))
-            for index, pin_result in enumerate(second.get('results', [])):
-                pin_result['delivered'] = index in needing
         result['delivered'] = True
         return result
 

@@ -405,7 +405,7 @@ def test_5_a_host_in_two_groups_gets_the_union_and_two_defaults_fail_naming_both
     run = world.play(ROLE_PLAY, "-i", str(extra), "--limit", NAME["a2"])
     assert run.rc != 0
     (failure,) = [r for r in run.results if r["status"] == "failed"]
-    assert failure["host"] == NAME["a2"] and failure["action"] == "ansible.builtin.set_fact"
+    assert failure["host"] == NAME["a2"] and failure["action"] == "pbs.python.pbs_python"
     message = failure["result"]["msg"]
     assert "claim the default python3 link" in message, message
     for group, pin in (("py312", PY312[0]), ("py313", world.group_pins["py313"][0])):

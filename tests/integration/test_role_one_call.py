@@ -103,7 +103,7 @@ def test_the_role_makes_one_module_call_per_host_with_two_pins_and_prune(tmp_pat
     mirror.reset()
     noop, counted, starts = box.run()
     assert (counted, starts) == (1, 1), noop.output[-3000:]
-    assert not [r for r in noop.changed] and mirror.requests == []
+    assert not list(noop.changed) and mirror.requests == []
     assert install_result(noop)['interpreters'] == facts[0]['ansible_facts']['pbs_python_interpreters']
 
 
