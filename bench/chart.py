@@ -60,10 +60,11 @@ def draw(path, results, plt):
     (cold_ax, noop_ax), (mem_ax, fleet_ax) = axes
     cold = results.get('cold')
     if cold:
-        _bars(cold_ax, ['pbs_python module\n(playbook - ping)', 'uv python install', 'get_url + unarchive\n(playbook - ping)',
-                        'tar xzf (local copy)'],
-              [cold['module_cost'], cold['uv'], cold['get_url_unarchive_cost'], cold['tar']],
-              ['#2b7bba', '#7f7f7f', '#d98c1f', '#bbbbbb'], 's')
+        _bars(cold_ax, ['pbs_python module\n(playbook - ping)', 'uv python install',
+                        'command: uv\n(playbook - ping)', 'get_url + unarchive\n(playbook - ping)', 'tar xzf (local copy)'],
+              [cold['module_cost'], cold['uv'], cold.get('command_uv_playbook', cold['ping']) - cold['ping'],
+               cold['get_url_unarchive_cost'], cold['tar']],
+              ['#2b7bba', '#7f7f7f', '#9f9f9f', '#d98c1f', '#bbbbbb'], 's')
         cold_ax.set_title('1. Cold install, one host (median seconds)', fontsize=10)
     else:
         _skipped(cold_ax, '1. Cold install', 'not measured')

@@ -79,12 +79,16 @@ class ModuleNoop(Contender):
         return sample
 
 
+UV_ENV = ('UV_PYTHON_INSTALL_DIR', 'UV_CACHE_DIR', 'UV_PYTHON_BIN_DIR', 'UV_PYTHON_CACHE_DIR',
+          'UV_PYTHON_INSTALL_MIRROR', 'UV_PYTHON_DOWNLOADS_JSON_URL', 'UV_NO_CONFIG', 'UV_NO_PROGRESS')
+
+
 class Uv(Contender):
     name, label = 'uv', '`uv python install` (`--mirror`, downloads JSON)'
 
     def once(self):
         base = self.fresh('uv')
-        env = dict(os.environ)
+        env = dict((key, value) for key, value in os.environ.items() if key not in UV_ENV)
         env.update({
             'UV_PYTHON_INSTALL_DIR': os.path.join(base, 'python'),
             'UV_CACHE_DIR': os.path.join(base, 'cache'),
@@ -92,15 +96,33 @@ class Uv(Contender):
             'UV_NO_CONFIG': '1',
             'UV_NO_PROGRESS': '1',
         })
-        for key in ('UV_PYTHON_CACHE_DIR', 'UV_PYTHON_INSTALL_MIRROR', 'UV_PYTHON_DOWNLOADS_JSON_URL'):
-            env.pop(key, None)
         try:
             sample = timed([self.ctx.uv, 'python', 'install', self.ctx.version, '--no-bin',
                             '--mirror', self.ctx.server.url, '--python-downloads-json-url', self.ctx.uv_json], env=env)
-            exe = os.path.join(base, 'python', 'cpython-%s-linux-x86_64-gnu' % self.ctx.version, 'bin',
-                               'python' + self.ctx.version.rsplit('.', 1)[0])
-            if not os.path.exists(exe):
-                raise RuntimeError('uv reported success but %s is missing:\n%s' % (exe, sample.output))
+            self.check(base, sample)
+            return sample
+        finally:
+            self.ctx.trash.discard(base)
+
+    def check(self, base, sample):
+        exe = os.path.join(base, 'python', 'cpython-%s-linux-x86_64-gnu' % self.ctx.version, 'bin',
+                           'python' + self.ctx.version.rsplit('.', 1)[0])
+        if not os.path.exists(exe):
+            raise RuntimeError('uv reported success but %s is missing:\n%s' % (exe, sample.output[-4000:]))
+
+
+class CommandUv(Uv):
+    """What a uv user writes in a playbook: the same uv command as ``Uv``, run by a ``command`` task."""
+    name, label = 'command_uv', '`ansible-playbook`, `command: uv python install` (same flags as uv)'
+
+    def once(self):
+        base = self.fresh('command-uv')
+        try:
+            sample = playbooks.run_playbook(self.ctx.plays['command_uv'], {
+                'bench_uv': self.ctx.uv, 'bench_version': self.ctx.version, 'bench_mirror': self.ctx.server.url,
+                'bench_uv_json': self.ctx.uv_json, 'bench_dir': base})
+            playbooks.expect(sample, changed=True)
+            self.check(base, sample)
             return sample
         finally:
             self.ctx.trash.discard(base)
@@ -135,7 +157,7 @@ class Tar(Contender):
             self.ctx.trash.discard(base)
 
 
-ALL = (Ping, ModuleCold, ModuleNoop, Uv, GetUrlUnarchive, Tar)
+ALL = (Ping, ModuleCold, ModuleNoop, Uv, CommandUv, GetUrlUnarchive, Tar)
 
 
 def run_rounds(ctx, rounds, warmup=True, log=print):

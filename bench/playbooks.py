@@ -32,6 +32,15 @@ PLAYS = {
     'ping': _localhost([{'name': 'ping', 'ansible.builtin.ping': {}}]),
     'pbs': _localhost([PBS_TASK]),
     'pbs_url': _localhost([PBS_URL_TASK]),
+    # What a uv user writes in a playbook: uv, already on the host, run by a command task.
+    'command_uv': _localhost([
+        {'name': 'uv python install', 'ansible.builtin.command': {
+            'argv': ['{{ bench_uv }}', 'python', 'install', '{{ bench_version }}', '--no-bin',
+                     '--mirror', '{{ bench_mirror }}', '--python-downloads-json-url', '{{ bench_uv_json }}'],
+            'creates': '{{ bench_dir }}/python'},
+         'environment': {'UV_PYTHON_INSTALL_DIR': '{{ bench_dir }}/python', 'UV_CACHE_DIR': '{{ bench_dir }}/cache',
+                         'UV_PYTHON_BIN_DIR': '{{ bench_dir }}/bin', 'UV_NO_CONFIG': '1', 'UV_NO_PROGRESS': '1'}},
+    ]),
     # What users write today without the module: download with a checksum, then unpack.
     'get_url_unarchive': _localhost([
         {'name': 'download', 'ansible.builtin.get_url': {

@@ -101,6 +101,10 @@ def part_cold_and_noop(ctx, rounds, warmup):
     cold['module_vs_uv_rounds'] = [(module - ping) / uv for module, ping, uv in
                                    zip(walls['module_cold'], walls['ping'], walls['uv']) if uv]
     cold['get_url_vs_module'] = ratio(cold['get_url_unarchive_cost'], cold['module_cost'])
+    # What a uv user would write in a playbook instead: whole playbooks compared, paired per round too.
+    cold['command_uv_playbook'] = median(walls['command_uv'])
+    cold['module_vs_command_uv'] = ratio(module, cold['command_uv_playbook'])
+    cold['module_vs_command_uv_rounds'] = [m / c for m, c in zip(walls['module_cold'], walls['command_uv']) if c]
     cold['module_vs_tar'] = ratio(cold['module_cost'], cold['tar'])
     noop_median = median(walls['module_noop'])
     noop = {'runs': walls, 'ping': ping, 'noop': noop_median, 'noop_vs_ping': ratio(noop_median, ping),
