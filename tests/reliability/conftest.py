@@ -12,7 +12,7 @@ import os
 import pytest
 
 import pbs_fixtures
-from fault_mirror import FaultMirror
+from fault_mirror import FaultMirror, make_test_ca, server_tls_context
 from reliability_kit import ASSET, Builds, INSTALL_NAME, TAG, VERSION, pbs_task, play, tree, write_release
 
 
@@ -69,3 +69,15 @@ def real_sha(fault_root):
     """``/real/<TAG>/`` serves a real PBS-layout archive of the local CPython 3.12.1; its sha256."""
     sums = pbs_fixtures.make_mirror(os.path.join(fault_root, 'real'), [dict(version=VERSION, tag=TAG)])
     return sums[ASSET]
+
+
+@pytest.fixture(scope='session')
+def ca(tmp_path_factory):
+    """A test CA the https mirrors' certificates chain to (the hosts trust it through ca_path)."""
+    return make_test_ca(str(tmp_path_factory.mktemp('ca')))
+
+
+@pytest.fixture(scope='session')
+def https_mirror(fault_root, ca):
+    with FaultMirror(fault_root, tls=server_tls_context(ca)) as server:
+        yield server

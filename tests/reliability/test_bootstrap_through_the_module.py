@@ -13,7 +13,6 @@ archive converges, then is a no-op.
 """
 
 import os
-import stat
 import sys
 
 import pytest
@@ -21,7 +20,7 @@ import pytest
 import tiny_archives
 from fault_mirror import serve
 from reliability_kit import (
-    Case, asset_path, assert_clean_failure, assert_converges, marker, play, run_batch, task_args, tree,
+    Case, asset_path, assert_clean_failure, assert_converges, assert_no_escape, marker, play, run_batch, task_args, tree,
 )
 
 BOOTSTRAP = 'pbs.python.pbs_python_bootstrap'
@@ -72,15 +71,6 @@ def refused(tmp_path_factory, mirrors, old_install):
     assert tree(outside) == before
 
 
-def no_escape(top):
-    """Nothing a hostile archive aimed at exists anywhere under ``top``, the batches' directory."""
-    for directory, dirs, files in os.walk(top):
-        for name in dirs + files:
-            path = os.path.join(directory, name)
-            assert 'pwned' not in name, path
-            mode = os.lstat(path).st_mode
-            assert stat.S_ISDIR(mode) or stat.S_ISREG(mode) or stat.S_ISLNK(mode), path
-    assert not os.path.lexists('/etc/cron.d/outside-python-pwned')
 
 
 def reason(msg):
@@ -96,7 +86,7 @@ def test_bootstrap_refuses_a_hostile_archive_exactly_as_the_module(refused, old_
     assert_clean_failure(case, old_tree, ['could not download', 'unusable archive', 'Nothing was installed'])
     assert reason(case.failed_state.msg) == reason(direct.failed_state.msg)
     assert case.failed_state.requests['primary'] == [('GET', asset_path(case.name), 200)]  # fetched once, on the controller
-    no_escape(refused['workdir'])
+    assert_no_escape(refused['workdir'])
     assert os.listdir(refused['remote_tmp']) == []  # the archive and its unpacked copy are gone
     assert_converges(case, refused['good_sha'])
 

@@ -14,7 +14,7 @@ import glob
 import pytest
 
 from fault_mirror import (
-    FaultMirror, ForwardingProxy, basic, make_test_ca, redirect, server_tls_context, slow_headers, trickle, unavailable,
+    ForwardingProxy, basic, redirect, slow_headers, trickle, unavailable,
 )
 from reliability_kit import (
     ASSET, TAG, Case, asset_path, assert_clean_failure, assert_converges, entry, marker, parallel_play, run_batch,
@@ -64,17 +64,6 @@ def on_primary(*steps, then=None, failover=False):
         mirrors.primary.program(asset_path(case.name), *steps, then=then)
         return [url, mirrors.secondary.alias(case.name, 'good')] if failover else url
     return program
-
-
-@pytest.fixture(scope='module')
-def ca(tmp_path_factory):
-    return make_test_ca(str(tmp_path_factory.mktemp('matrix-ca')))
-
-
-@pytest.fixture(scope='module')
-def https_mirror(fault_root, ca):
-    with FaultMirror(fault_root, tls=server_tls_context(ca)) as server:
-        yield server
 
 
 @pytest.fixture(scope='module')

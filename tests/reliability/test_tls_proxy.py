@@ -8,22 +8,11 @@ to a mirror whose host name does not resolve at all; ``use_proxy: false`` bypass
 
 import pytest
 
-from fault_mirror import FaultMirror, ForwardingProxy, make_test_ca, server_tls_context
+from fault_mirror import ForwardingProxy
 from reliability_kit import (
     Case, asset_path, assert_clean_failure, assert_converges, entry, leftovers, marker, parallel_play,
     run_batch, sums_path, task_args, visible,
 )
-
-
-@pytest.fixture(scope='module')
-def ca(tmp_path_factory):
-    return make_test_ca(str(tmp_path_factory.mktemp('ca')))
-
-
-@pytest.fixture(scope='module')
-def https_mirror(fault_root, ca):
-    with FaultMirror(fault_root, tls=server_tls_context(ca)) as server:
-        yield server
 
 
 @pytest.fixture(scope='module')

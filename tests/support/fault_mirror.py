@@ -241,16 +241,7 @@ def trickle(interval=0.5, seconds=60.0, data=None):
     def step(handler):
         body = _body_of(handler, data)
         send(handler, 200, b'', content_type='application/gzip', length=len(body))
-        deadline = time.time() + seconds
-        for byte in body:
-            if handler.server.released.wait(interval) or time.time() > deadline:
-                break
-            try:
-                handler.wfile.write(bytes([byte]))
-                handler.wfile.flush()
-            except OSError:
-                break  # the client gave up: what the test wants
-        handler.close_connection = True
+        _dribble(handler, body, interval, seconds)
     return step
 
 
@@ -258,18 +249,23 @@ def slow_headers(interval=0.5, seconds=600.0):
     """Answer the status line and headers one byte every ``interval`` seconds."""
     def step(handler):
         head = b'HTTP/1.1 200 OK\r\nContent-Type: application/gzip\r\n' + b'X-Padding: ' + b'x' * 4000 + b'\r\n\r\n'
-        deadline = time.time() + seconds
         handler.server.record(handler.command, unquote(urlsplit(handler.path).path), 200, handler.headers)
-        for byte in head:
-            if handler.server.released.wait(interval) or time.time() > deadline:
-                break
-            try:
-                handler.wfile.write(bytes([byte]))
-                handler.wfile.flush()
-            except OSError:
-                break
-        handler.close_connection = True
+        _dribble(handler, head, interval, seconds)
     return step
+
+
+def _dribble(handler, data, interval, seconds):
+    """Write ``data`` a byte every ``interval`` seconds, until done, ``seconds`` pass or the test releases it."""
+    deadline = time.time() + seconds
+    for byte in data:
+        if handler.server.released.wait(interval) or time.time() > deadline:
+            break
+        try:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+        except OSError:
+            break  # the client gave up: what the test wants
+    handler.close_connection = True
 
 
 def hold(event, data=None, timeout=120.0, reached=None):

@@ -108,6 +108,17 @@ def tree(path):
     return found
 
 
+def assert_no_escape(top):
+    """Nothing a hostile archive aimed at exists anywhere under ``top``, nor at its absolute target."""
+    for directory, dirs, files in os.walk(top):
+        for name in dirs + files:
+            path = os.path.join(directory, name)
+            assert 'pwned' not in name, path
+            mode = os.lstat(path).st_mode
+            assert stat.S_ISDIR(mode) or stat.S_ISREG(mode) or stat.S_ISLNK(mode), path
+    assert not os.path.lexists('/etc/cron.d/outside-python-pwned')
+
+
 def marker(root):
     """Which stand-in build sits at the asset's install directory: 'old', 'new', or None."""
     try:
