@@ -15,6 +15,7 @@ from timing import timed
 
 class Contender(object):
     name = label = ''
+    env = None  # extra environment for the playbook: the baseline's collections path
 
     def __init__(self, ctx):
         self.ctx = ctx
@@ -48,7 +49,7 @@ class ModuleCold(Contender):
     def once(self):
         root = self.fresh('root')
         try:
-            sample = playbooks.run_playbook(self.ctx.plays['pbs'], self.ctx.pbs_vars(root))
+            sample = playbooks.run_playbook(self.ctx.plays['pbs'], self.ctx.pbs_vars(root), env=self.env)
             playbooks.expect(sample, changed=True)
             if not os.path.isdir(os.path.join(root, self.ctx.install_dir_name, 'bin')):
                 raise RuntimeError('pbs_python reported success but %s has no install' % root)
@@ -63,17 +64,18 @@ class ModuleNoop(Contender):
 
     def __init__(self, ctx):
         super(ModuleNoop, self).__init__(ctx)
-        self.root = os.path.join(ctx.workdir, 'runs', 'installed-root')
+        self.root = os.path.join(ctx.workdir, 'runs', '%s-installed-root' % self.name)
 
     def install(self):
         if not os.path.isdir(os.path.join(self.root, self.ctx.install_dir_name)):
-            playbooks.expect(playbooks.run_playbook(self.ctx.plays['pbs'], self.ctx.pbs_vars(self.root)), changed=True)
+            playbooks.expect(playbooks.run_playbook(self.ctx.plays['pbs'], self.ctx.pbs_vars(self.root), env=self.env),
+                             changed=True)
 
     def once(self):
         self.install()
         before = len(self.ctx.server.requests)
-        sample = playbooks.expect(playbooks.run_playbook(self.ctx.plays['pbs'], self.ctx.pbs_vars(self.root)),
-                                  changed=False)
+        sample = playbooks.expect(playbooks.run_playbook(self.ctx.plays['pbs'], self.ctx.pbs_vars(self.root),
+                                                         env=self.env), changed=False)
         if len(self.ctx.server.requests) != before:
             raise RuntimeError('the no-op run made %d requests to the mirror' % (len(self.ctx.server.requests) - before))
         return sample
@@ -160,11 +162,25 @@ class Tar(Contender):
 ALL = (Ping, ModuleCold, ModuleNoop, Uv, CommandUv, GetUrlUnarchive, Tar)
 
 
+def baseline_of(cls):
+    """``cls`` run with another release of the collection (``ctx.baseline``, a collections path)."""
+    class Baseline(cls):
+        name, label = 'baseline_' + cls.name, cls.label + ' (baseline release)'
+
+        def __init__(self, ctx):
+            super(Baseline, self).__init__(ctx)
+            self.env = {'ANSIBLE_COLLECTIONS_PATH': ctx.baseline}
+    return Baseline
+
+
 def run_rounds(ctx, rounds, warmup=True, log=print):
     """Build the contenders, warm them up once (untimed), then run ``rounds`` rotated rounds."""
-    contenders = [cls(ctx) for cls in ALL]
+    classes = ALL + ((baseline_of(ModuleCold), baseline_of(ModuleNoop)) if ctx.baseline else ())
+    contenders = [cls(ctx) for cls in classes]
     by_name = dict((c.name, c) for c in contenders)
-    by_name['module_noop'].install()
+    for contender in contenders:
+        if isinstance(contender, ModuleNoop):
+            contender.install()
     if warmup:
         for contender in contenders:
             contender.run(record=False)

@@ -310,6 +310,24 @@ def _cold_stages(results):
     return lines
 
 
+def _before_after(results):
+    """The paired comparison with ``--baseline``: both releases ran in every round, under the same load."""
+    cold = results.get('cold') or {}
+    base = cold.get('baseline')
+    if not base:
+        return []
+    noop = results['noop']
+    return ['', '### Before and after (baseline `%s`, same rounds)' % results['baseline'], '',
+            '| measurement | baseline | this checkout | ratio (this / baseline) | paired per round (median) |',
+            '| --- | --- | --- | --- | --- |',
+            '| module cost, cold (playbook − ping) | %s s | %s s | %s | %s |' % (
+                fmt(base['module_cost']), fmt(cold['module_cost']), fmt(ratio(cold['module_cost'], base['module_cost'])),
+                fmt(median(base['cold_rounds'])) + ' (whole playbooks)'),
+            '| no-op playbook | %s s | %s s | %s | %s |' % (
+                fmt(base['noop']), fmt(noop['noop']), fmt(ratio(noop['noop'], base['noop'])),
+                fmt(median(base['noop_rounds'])))]
+
+
 def render(results, chart_name, chart_error):
     quick = results['quick']
     out = ['# Performance', '']
@@ -335,6 +353,7 @@ def render(results, chart_name, chart_error):
     elif chart_error:
         out += ['(No chart in this run: %s.)' % chart_error, '']
     out += _table(results)
+    out += _before_after(results)
     fleet = results.get('fleet')
     if fleet and fleet.get('runs'):
         out += ['', '### Fleet', '', 'Converge time of one play with one `pbs_python` task on N hosts (`--forks N`), '

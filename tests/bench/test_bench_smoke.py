@@ -31,7 +31,8 @@ ROWS = [
 
 def test_quick_run_writes_a_complete_report(tmp_path):
     out = tmp_path / 'docs'
-    proc = subprocess.run([sys.executable, os.path.join(CHECKOUT, 'bench', 'run.py'), '--quick', '--out', str(out)],
+    proc = subprocess.run([sys.executable, os.path.join(CHECKOUT, 'bench', 'run.py'), '--quick', '--out', str(out),
+                           '--baseline', 'HEAD'],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=600,
                           check=False)
     assert proc.returncode == 0, proc.stdout[-4000:]
@@ -52,3 +53,7 @@ def test_quick_run_writes_a_complete_report(tmp_path):
     assert '| 3 |' in text and '| 4 |' in text  # memory and fleet rows say they were skipped
     stages = re.findall(r'^\| (controller|host) \| .+ \| (\S+) \|$', text, re.M)
     assert len(stages) == 11 and all(re.match(r'^\d+\.\d{3}$', value) for dummy, value in stages), stages
+    # --baseline HEAD: the same code measured twice in the same rounds, each row a number.
+    paired = re.findall(r'^\| (module cost, cold|no-op playbook)[^|]* \| (\S+) s \| (\S+) s \| (\S+) \| (\S+)', text, re.M)
+    assert [row[0] for row in paired] == ['module cost, cold', 'no-op playbook'], text[-3000:]
+    assert all(float(value) for row in paired for value in row[1:]), paired
