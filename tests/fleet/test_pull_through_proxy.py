@@ -348,3 +348,29 @@ def test_5_upstream_down_cached_assets_install_and_an_uncached_one_fails_naming_
         urllib.request.urlopen(f"{world.url}/{UNCACHED['build']}/{quote(asset(UNCACHED))}", timeout=30)
     assert error.value.code == 502
     assert world.cache_log(path_of(UNCACHED))[-1] == ("MISS", 502)
+
+
+@pytest.mark.parametrize("bad", [
+    {"pbs_mirror_upstream": ["http://127.0.0.1:1/a", "http://127.0.0.1:2/b"]},  # nginx proxies one upstream
+    {"pbs_mirror_upstream": ["http://user:secret@127.0.0.1:1/a"]},  # user info belongs in the variables
+    {"pbs_mirror_upstream": ['http://127.0.0.1:1/a"; include /etc/passwd; #']},  # configuration injection
+    {"pbs_mirror_headers": {"X-Token": "a\nproxy_pass http://elsewhere;"}},
+    {"pbs_mirror_headers": {"X-Token; include /x": "a"}},
+    {"pbs_mirror_proxy_max_size": "10g; include /etc/passwd"},
+    {"pbs_mirror_proxy_env": {"https_proxy": "http://proxy:3128"}},  # nginx cannot use a forward proxy
+], ids=["two-upstreams", "userinfo", "quote-in-url", "newline-in-header", "bad-header-name", "bad-size",
+        "forward-proxy"])
+def test_6_settings_that_nginx_cannot_honour_or_that_would_inject_configuration_are_refused(world, bad, tmp_path):
+    nginx_dir = tmp_path / "nginx"
+    extra = {"pbs_mirror_mode": "proxy", "pbs_mirror_upstream": ["http://127.0.0.1:1/releases"],
+             "pbs_mirror_nginx_dir": str(nginx_dir), "pbs_mirror_listen": f"127.0.0.1:{free_port()}",
+             "ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
+    extra.update(bad)
+    (tmp_path / "extra.json").write_text(json.dumps(extra))
+    run = run_playbook("- import_playbook: pbs.python.mirror\n", str(tmp_path), inventory="localhost,",
+                       extra_args=["-e", f"@{tmp_path / 'extra.json'}"])
+    assert run.rc != 0
+    (failure,) = [r for r in run.results if r["status"] == "failed"]
+    assert failure["task"] == "pbs.python.pbs_mirror : Check the proxy settings", failure
+    assert "pbs_mirror_mode proxy needs" in failure["result"]["msg"]
+    assert not nginx_dir.exists()
