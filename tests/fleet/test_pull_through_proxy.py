@@ -351,26 +351,34 @@ def test_5_upstream_down_cached_assets_install_and_an_uncached_one_fails_naming_
 
 
 @pytest.mark.parametrize("bad", [
+    {},  # the control: sound settings pass the check
     {"pbs_mirror_upstream": ["http://127.0.0.1:1/a", "http://127.0.0.1:2/b"]},  # nginx proxies one upstream
     {"pbs_mirror_upstream": ["http://user:secret@127.0.0.1:1/a"]},  # user info belongs in the variables
     {"pbs_mirror_upstream": ['http://127.0.0.1:1/a"; include /etc/passwd; #']},  # configuration injection
     {"pbs_mirror_headers": {"X-Token": "a\nproxy_pass http://elsewhere;"}},
     {"pbs_mirror_headers": {"X-Token; include /x": "a"}},
     {"pbs_mirror_proxy_max_size": "10g; include /etc/passwd"},
+    {"pbs_mirror_proxy_cache_dir": '/var/cache/pbs"; include /etc/passwd; #'},
     {"pbs_mirror_proxy_env": {"https_proxy": "http://proxy:3128"}},  # nginx cannot use a forward proxy
-], ids=["two-upstreams", "userinfo", "quote-in-url", "newline-in-header", "bad-header-name", "bad-size",
-        "forward-proxy"])
+], ids=["sound", "two-upstreams", "userinfo", "quote-in-url", "newline-in-header", "bad-header-name", "bad-size",
+        "quote-in-cache-dir", "forward-proxy"])
 def test_6_settings_that_nginx_cannot_honour_or_that_would_inject_configuration_are_refused(world, bad, tmp_path):
+    """Checked in check mode: the refusal comes before anything is written or started."""
     nginx_dir = tmp_path / "nginx"
-    extra = {"pbs_mirror_mode": "proxy", "pbs_mirror_upstream": ["http://127.0.0.1:1/releases"],
+    extra = {"pbs_mirror_mode": "proxy", "pbs_mirror_upstream": ["https://pbs.example/releases/download"],
+             "pbs_mirror_headers": {"Authorization": TOKEN},
              "pbs_mirror_nginx_dir": str(nginx_dir), "pbs_mirror_listen": f"127.0.0.1:{free_port()}",
              "ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
     extra.update(bad)
     (tmp_path / "extra.json").write_text(json.dumps(extra))
     run = run_playbook("- import_playbook: pbs.python.mirror\n", str(tmp_path), inventory="localhost,",
-                       extra_args=["-e", f"@{tmp_path / 'extra.json'}"])
+                       extra_args=["-e", f"@{tmp_path / 'extra.json'}"], check=True)
+    assert not nginx_dir.exists()
+    if not bad:
+        assert run.rc == 0, run.output[-3000:]
+        assert not run.result("pbs.python.pbs_mirror : Check the proxy settings").get("failed")
+        return
     assert run.rc != 0
     (failure,) = [r for r in run.results if r["status"] == "failed"]
     assert failure["task"] == "pbs.python.pbs_mirror : Check the proxy settings", failure
     assert "pbs_mirror_mode proxy needs" in failure["result"]["msg"]
-    assert not nginx_dir.exists()
