@@ -80,6 +80,8 @@ attributes:
 notes:
   - Runs on the mirror host with Python 3.8 or later and its standard library only.
   - The C(pbs.python.pbs_mirror) role resolves pins into O(assets) and serves O(root) with nginx.
+  - For a site that needs no sync at all, the role's proxy mode (C(pbs_mirror_mode=proxy)) runs nginx as
+    a caching pull-through proxy of the upstream, with the same layout, and does not use this module.
 seealso:
   - module: pbs.python.pbs_python
   - name: uv's Python mirror settings

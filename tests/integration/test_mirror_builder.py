@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -19,6 +18,7 @@ import pytest
 import yaml
 
 import pbs_fixtures
+from nginx_kit import free_port, stop_nginx
 from playbook import run_playbook
 
 TRIPLE = 'x86_64-unknown-linux-gnu'
@@ -28,12 +28,6 @@ UPSTREAM_FILES = {'20240107': sorted([A, 'cpython-3.11.7+20240107-%s-install_onl
                   '20241016': sorted([C, 'cpython-3.13.0+20241016-%s-install_only.tar.gz' % TRIPLE])}
 CHUNK = 1 << 20
 LOCAL = {'ansible_connection': 'local', 'ansible_python_interpreter': '/usr/bin/python3'}
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def inventory(tmp_path):
@@ -64,26 +58,6 @@ def sync_result(run):
     found = [r['result'] for r in run.results if r['task'].endswith('Sync the mirror root')]
     assert len(found) == 1, run.output[-3000:]
     return found[0]
-
-
-def stop_nginx(nginx_dir):
-    """Stop the nginx whose pid file is in ``nginx_dir`` and wait until it is gone."""
-    try:
-        with open(os.path.join(nginx_dir, 'nginx.pid')) as handle:
-            pid = int(handle.read().strip())
-    except (OSError, ValueError):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    for dummy in range(100):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
 
 
 def kill_tree(pid):
