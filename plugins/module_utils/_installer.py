@@ -42,6 +42,18 @@ def _what_to_do(error, build):
     return 'fix the mirror or list another one, then rerun'
 
 
+def _install_time():
+    """Now, or SOURCE_DATE_EPOCH when set: the reproducible-builds convention, so two image builds
+    from the same pins write byte-identical receipts (docs/golden-images.md)."""
+    epoch = os.environ.get('SOURCE_DATE_EPOCH')
+    if epoch is None:
+        return time.time()
+    if not epoch.isdigit():
+        raise InstallError('SOURCE_DATE_EPOCH %r is not a number of seconds since 1970 (such as 1704067200): '
+                           'fix or unset it' % epoch)
+    return int(epoch)
+
+
 class Installer(object):
     """``take_over_links`` allows repointing a link this module did not make (see _links_to_change);
     ``warnings`` collects what the module should warn about once the run is over."""
@@ -385,12 +397,14 @@ class Installer(object):
         if previous and previous.get('replaced_links'):
             receipt['replaced_links'] = previous['replaced_links']  # the links still point here: keep their old targets
 
+        installed_at = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(_install_time()))  # before any download
+
         def attempt(candidate):
             staging = root_fs.new_staging(self.root, name)
             try:
                 self._fetch_into(staging, candidate, sha256)
                 receipt['url'] = redact_url(req.origin or candidate)
-                receipt['installed_at'] = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+                receipt['installed_at'] = installed_at
                 self._check_staged(staging, receipt, os.path.join(self.root, name))
                 return staging
             except BaseException:
