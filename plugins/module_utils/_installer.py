@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from ansible_collections.pbs.python.plugins.module_utils import _install_root as root_fs
 from ansible_collections.pbs.python.plugins.module_utils._archive import ArchiveError, extract_tar_gz
 from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError
+from ansible_collections.pbs.python.plugins.module_utils._files import source_date_epoch
 from ansible_collections.pbs.python.plugins.module_utils._naming import (
     asset_url, check_build, install_dir_name, interpreter_name, is_prefix, minor_of, parse_asset_name,
     sums_url, version_key, version_matches,
@@ -45,13 +46,11 @@ def _what_to_do(error, build):
 def _install_time():
     """Now, or SOURCE_DATE_EPOCH when set: the reproducible-builds convention, so two image builds
     from the same pins write byte-identical receipts (docs/golden-images.md)."""
-    epoch = os.environ.get('SOURCE_DATE_EPOCH')
-    if epoch is None:
-        return time.time()
-    if not epoch.isdigit():
-        raise InstallError('SOURCE_DATE_EPOCH %r is not a number of seconds since 1970 (such as 1704067200): '
-                           'fix or unset it' % epoch)
-    return int(epoch)
+    try:
+        epoch = source_date_epoch()
+    except ValueError as exc:
+        raise InstallError(str(exc))
+    return time.time() if epoch is None else epoch
 
 
 class Installer(object):

@@ -1,10 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: pbs.python contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""SOURCE_DATE_EPOCH in the receipt: image builds from the same pins write the same receipt bytes.
+"""SOURCE_DATE_EPOCH: image builds from the same pins write the same receipt bytes and mtimes.
 
-Golden images (docs/golden-images.md) are compared byte for byte; the receipt's ``installed_at`` is
-the one field that would differ between two builds. Real installs from a real archive (tiny_archives)
+Golden images (docs/golden-images.md) are compared byte for byte, mtimes included; the receipt's
+``installed_at`` and the mtimes of the files the module writes would otherwise differ between builds. Real installs from a real archive (tiny_archives)
 through the installer; only the transport is replaced by a file:// URL (``src``).
 """
 
@@ -45,17 +45,23 @@ def install(tmp_path, where):
         return handle.read()
 
 
+def mtimes(tmp_path, where):
+    return [int(os.stat(str(tmp_path / where / NAME / name)).st_mtime) for name in ('PBS_RECEIPT.json', 'BUILD')]
+
+
 def test_source_date_epoch_is_the_install_time_and_two_installs_write_the_same_receipt(tmp_path, monkeypatch):
     monkeypatch.setenv('SOURCE_DATE_EPOCH', '1704067200')
     first = install(tmp_path, 'a')
     second = install(tmp_path, 'b')
     assert b'"installed_at": "2024-01-01T00:00:00Z"' in first
     assert first == second
+    assert mtimes(tmp_path, 'a') == mtimes(tmp_path, 'b') == [1704067200, 1704067200]
 
 
 def test_without_it_the_install_time_is_now(tmp_path, monkeypatch):
     monkeypatch.delenv('SOURCE_DATE_EPOCH', raising=False)
     assert b'"installed_at": "2024-01-01T00:00:00Z"' not in install(tmp_path, 'a')
+    assert min(mtimes(tmp_path, 'a')) > 1704067200
 
 
 @pytest.mark.parametrize('value', ['', 'yesterday', '-1', '1.5'])
