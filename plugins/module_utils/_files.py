@@ -60,13 +60,31 @@ def make_dirs(path):
     return created
 
 
+def source_date_epoch():
+    """SOURCE_DATE_EPOCH (the reproducible-builds convention) in seconds, or None when it is unset.
+
+    Image builds set it so that what the module writes (receipts, BUILD, the build paths it points
+    at the install) carries that time, not the time of the build: two builds from the same pins then
+    give byte-identical trees, mtimes included (docs/golden-images.md). A malformed value is refused.
+    """
+    value = os.environ.get('SOURCE_DATE_EPOCH')
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise ValueError('SOURCE_DATE_EPOCH %r is not a number of seconds since 1970 (such as 1704067200): '
+                         'fix or unset it' % value)
+    return int(value)
+
+
 def write_atomic(path, data, mode=FILE_MODE, fsync=False):
     """Replace ``path`` with ``data`` (text is written as UTF-8): readers see the old or the new file, never half.
 
     A temporary file beside it gets the data and ``mode`` (explicitly, not through the umask), then
     is renamed over ``path``; on any error it is removed and ``path`` is untouched. ``fsync`` makes
-    the data durable before the rename, for files that other runs trust after a crash.
+    the data durable before the rename, for files that other runs trust after a crash. With
+    SOURCE_DATE_EPOCH set, that is the file's mtime.
     """
+    epoch = source_date_epoch()
     if not isinstance(data, bytes):
         data = data.encode('utf-8', 'surrogateescape')
     fd, temp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=os.path.dirname(path) or '.')
@@ -76,6 +94,8 @@ def write_atomic(path, data, mode=FILE_MODE, fsync=False):
             while view:
                 view = view[os.write(fd, view):]
             os.fchmod(fd, mode)
+            if epoch is not None:
+                os.utime(temp, (epoch, epoch))
             if fsync:
                 os.fsync(fd)
         finally:

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from ansible_collections.pbs.python.plugins.module_utils import _install_root as root_fs
 from ansible_collections.pbs.python.plugins.module_utils._archive import ArchiveError, extract_tar_gz
 from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError
+from ansible_collections.pbs.python.plugins.module_utils._files import source_date_epoch
 from ansible_collections.pbs.python.plugins.module_utils._naming import (
     asset_url, check_build, install_dir_name, interpreter_name, is_prefix, minor_of, parse_asset_name,
     sums_url, version_key, version_matches,
@@ -40,6 +41,16 @@ def _what_to_do(error, build):
     if error.transient:
         return 'the fault may be temporary: rerun, raise retries or timeout, or list another mirror'
     return 'fix the mirror or list another one, then rerun'
+
+
+def _install_time():
+    """Now, or SOURCE_DATE_EPOCH when set: the reproducible-builds convention, so two image builds
+    from the same pins write byte-identical receipts (docs/golden-images.md)."""
+    try:
+        epoch = source_date_epoch()
+    except ValueError as exc:
+        raise InstallError(str(exc))
+    return time.time() if epoch is None else epoch
 
 
 class Installer(object):
@@ -385,12 +396,14 @@ class Installer(object):
         if previous and previous.get('replaced_links'):
             receipt['replaced_links'] = previous['replaced_links']  # the links still point here: keep their old targets
 
+        installed_at = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(_install_time()))  # before any download
+
         def attempt(candidate):
             staging = root_fs.new_staging(self.root, name)
             try:
                 self._fetch_into(staging, candidate, sha256)
                 receipt['url'] = redact_url(req.origin or candidate)
-                receipt['installed_at'] = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+                receipt['installed_at'] = installed_at
                 self._check_staged(staging, receipt, os.path.join(self.root, name))
                 return staging
             except BaseException:

@@ -234,6 +234,9 @@ notes:
   - PBS records its build prefix C(/install) and its build compilers in the interpreter's sysconfig data and
     pkg-config files. Before a new install is moved into place they are rewritten as uv rewrites them (the real
     install path, C(cc)/C(c++), C(PYTHON_BUILD_STANDALONE=1)), so C extensions build against it.
+  - With E(SOURCE_DATE_EPOCH) set in the task's environment (the reproducible-builds convention), the receipt's
+    C(installed_at) and the mtime of every file the module writes are that time, so two image builds from the same
+    pins give byte-identical install trees.
 seealso:
   - name: python-build-standalone
     description: The project that builds the interpreters.

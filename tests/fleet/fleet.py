@@ -7,7 +7,7 @@ its own mount and pid namespaces.
 
 Command line (as root)::
 
-    python tests/fleet/fleet.py up --state DIR --host NAME[:GROUP[,GROUP2]] ... [--no-python NAME ...]
+    python tests/fleet/fleet.py up --state DIR --host NAME[:GROUP[,GROUP2]] ... [--no-python NAME ...] [--base ROOT]
     python tests/fleet/fleet.py down --state DIR
     python tests/fleet/fleet.py base          # only build (or find) the cached base rootfs
 
@@ -593,8 +593,12 @@ def _ensure_key(state_dir: Path) -> Path:
     return key
 
 
-def up(state_dir, hosts, no_python=()) -> dict:
-    """Build the fleet; return the fleet.json content. Tears down what it built on failure."""
+def up(state_dir, hosts, no_python=(), base=None) -> dict:
+    """Build the fleet; return the fleet.json content. Tears down what it built on failure.
+
+    ``base`` is the root filesystem the hosts share read-only (default: the cached debootstrap
+    root), e.g. an image root built from it: hosts then boot that image, their writes kept apart.
+    """
     if os.geteuid() != 0:
         raise FleetError("fleet.up needs root")
     state_dir = Path(state_dir).resolve()
@@ -609,6 +613,11 @@ def up(state_dir, hosts, no_python=()) -> dict:
         raise FleetError(f"--no-python names unknown hosts: {sorted(unknown)}")
     if re.search(r"[\s,:]", str(state_dir)):
         raise FleetError(f"state dir must not contain whitespace, ',' or ':' (overlay options): {state_dir}")
+    if base is not None:
+        base = Path(base).resolve()
+        if re.search(r"[\s,:]", str(base)) or not (base / "usr/sbin/sshd").exists():
+            raise FleetError(f"base must be a root filesystem with sshd, its path without whitespace, ',' "
+                             f"or ':' (overlay options): {base}")
     for tool in ("debootstrap", "ssh-keygen", "ip", "unshare", "chroot", "mount"):
         if shutil.which(tool) is None:
             raise FleetError(f"{tool} not found (apt-get install openssh-client debootstrap iproute2)")
@@ -617,7 +626,7 @@ def up(state_dir, hosts, no_python=()) -> dict:
         raise FleetError(f"{state_dir}/fleet.json exists: run `down --state {state_dir}` first")
 
     t0 = time.monotonic()
-    base = ensure_base()
+    base = base or ensure_base()
     key = _ensure_key(state_dir)
     pubkey = key.with_suffix(".pub").read_text()
     data = {
@@ -738,6 +747,7 @@ def main(argv=None) -> int:
                       metavar="NAME[:GROUP[,GROUP2]]")
     p_up.add_argument("--no-python", action="extend", nargs="+", default=[], metavar="NAME",
                       help="hosts without any python (for bootstrapping over raw)")
+    p_up.add_argument("--base", help="root filesystem the hosts share (default: the cached debootstrap root)")
     p_down = sub.add_parser("down", help="tear the fleet down")
     p_down.add_argument("--state", required=True)
     sub.add_parser("base", help="build (or find) the cached base rootfs and print its path")
@@ -745,7 +755,7 @@ def main(argv=None) -> int:
     try:
         t0 = time.monotonic()
         if args.cmd == "up":
-            data = up(args.state, args.host, args.no_python)
+            data = up(args.state, args.host, args.no_python, args.base)
             json.dump(data, sys.stdout, indent=2)
             print()
         elif args.cmd == "down":
