@@ -162,20 +162,21 @@ class Tar(Contender):
 ALL = (Ping, ModuleCold, ModuleNoop, Uv, CommandUv, GetUrlUnarchive, Tar)
 
 
-def baseline_of(cls):
-    """``cls`` run with another release of the collection (``ctx.baseline``, a collections path)."""
+def baseline_of(cls, index, path):
+    """``cls`` run with another revision of the collection (``path``, a collections path)."""
     class Baseline(cls):
-        name, label = 'baseline_' + cls.name, cls.label + ' (baseline release)'
+        name, label = 'baseline%d_%s' % (index, cls.name), cls.label + ' (baseline %d)' % index
 
         def __init__(self, ctx):
             super(Baseline, self).__init__(ctx)
-            self.env = {'ANSIBLE_COLLECTIONS_PATH': ctx.baseline}
+            self.env = {'ANSIBLE_COLLECTIONS_PATH': path}
     return Baseline
 
 
 def run_rounds(ctx, rounds, warmup=True, log=print):
     """Build the contenders, warm them up once (untimed), then run ``rounds`` rotated rounds."""
-    classes = ALL + ((baseline_of(ModuleCold), baseline_of(ModuleNoop)) if ctx.baseline else ())
+    classes = ALL + tuple(baseline_of(cls, index, path) for index, (dummy, path) in enumerate(ctx.baselines)
+                          for cls in (ModuleCold, ModuleNoop))
     contenders = [cls(ctx) for cls in classes]
     by_name = dict((c.name, c) for c in contenders)
     for contender in contenders:

@@ -311,21 +311,23 @@ def _cold_stages(results):
 
 
 def _before_after(results):
-    """The paired comparison with ``--baseline``: both releases ran in every round, under the same load."""
+    """The paired comparison with ``--baseline``: every revision ran in every round, under the same load."""
     cold = results.get('cold') or {}
-    base = cold.get('baseline')
-    if not base:
+    if not cold.get('baselines'):
         return []
     noop = results['noop']
-    return ['', '### Before and after (baseline `%s`, same rounds)' % results['baseline'], '',
-            '| measurement | baseline | this checkout | ratio (this / baseline) | paired per round (median) |',
-            '| --- | --- | --- | --- | --- |',
-            '| module cost, cold (playbook − ping) | %s s | %s s | %s | %s |' % (
-                fmt(base['module_cost']), fmt(cold['module_cost']), fmt(ratio(cold['module_cost'], base['module_cost'])),
-                fmt(median(base['cold_rounds'])) + ' (whole playbooks)'),
-            '| no-op playbook | %s s | %s s | %s | %s |' % (
-                fmt(base['noop']), fmt(noop['noop']), fmt(ratio(noop['noop'], base['noop'])),
+    lines = ['', '### Before and after (other revisions, same rounds)', '',
+             '| baseline | measurement | baseline | this checkout | ratio (this / baseline) | paired per round (median) |',
+             '| --- | --- | --- | --- | --- | --- |']
+    for base in cold['baselines']:
+        lines += [
+            '| `%s` | module cost, cold (playbook − ping) | %s s | %s s | %s | %s (whole playbooks) |' % (
+                base['revision'], fmt(base['module_cost']), fmt(cold['module_cost']),
+                fmt(ratio(cold['module_cost'], base['module_cost'])), fmt(median(base['cold_rounds']))),
+            '| `%s` | no-op playbook | %s s | %s s | %s | %s |' % (
+                base['revision'], fmt(base['noop']), fmt(noop['noop']), fmt(ratio(noop['noop'], base['noop'])),
                 fmt(median(base['noop_rounds'])))]
+    return lines
 
 
 def render(results, chart_name, chart_error):

@@ -71,7 +71,7 @@ class Context(object):
         self.shim = make_shim(os.path.join(workdir, 'shim'))
         self.module_path = os.path.join(CHECKOUT, 'plugins', 'modules', 'pbs_python.py')
 
-    baseline = None  # a collections path holding another release, measured in the same rounds (--baseline)
+    baselines = ()  # (revision, collections path) of other revisions measured in the same rounds (--baseline)
 
     def pbs_vars(self, root):
         return {'bench_version': self.version, 'bench_build': self.build, 'bench_mirror': self.server.url,
@@ -109,13 +109,14 @@ def part_cold_and_noop(ctx, rounds, warmup):
     cold['module_vs_command_uv'] = ratio(module, cold['command_uv_playbook'])
     cold['module_vs_command_uv_rounds'] = [m / c for m, c in zip(walls['module_cold'], walls['command_uv']) if c]
     cold['module_vs_tar'] = ratio(cold['module_cost'], cold['tar'])
-    if 'baseline_module_cold' in walls:  # before/after, paired: both releases ran in every round
-        cold['baseline'] = {
-            'module_cost': median(walls['baseline_module_cold']) - ping,
-            'noop': median(walls['baseline_module_noop']),
-            'cold_rounds': [new / old for new, old in zip(walls['module_cold'], walls['baseline_module_cold'])],
-            'noop_rounds': [new / old for new, old in zip(walls['module_noop'], walls['baseline_module_noop'])],
-        }
+    # Before/after, paired: every revision ran in every round, under the same load.
+    cold['baselines'] = [{
+        'revision': revision,
+        'module_cost': median(walls['baseline%d_module_cold' % index]) - ping,
+        'noop': median(walls['baseline%d_module_noop' % index]),
+        'cold_rounds': [new / old for new, old in zip(walls['module_cold'], walls['baseline%d_module_cold' % index])],
+        'noop_rounds': [new / old for new, old in zip(walls['module_noop'], walls['baseline%d_module_noop' % index])],
+    } for index, (revision, dummy) in enumerate(ctx.baselines)]
     noop_median = median(walls['module_noop'])
     noop = {'runs': walls, 'ping': ping, 'noop': noop_median, 'noop_vs_ping': ratio(noop_median, ping),
             'delta': noop_median - ping}
@@ -179,8 +180,9 @@ def main(argv=None):
     parser.add_argument('--workdir', help='scratch directory (default: a new one under /var/tmp)')
     parser.add_argument('--keep', action='store_true', help='keep the scratch directory')
     parser.add_argument('--json', help='also write the raw results here')
-    parser.add_argument('--baseline', metavar='REV', help='a git revision of this repository whose module and role '
-                        'run in the same rounds (cold, no-op, fleet no-op), for a paired before/after')
+    parser.add_argument('--baseline', metavar='REV', action='append', default=[],
+                        help='a git revision of this repository whose module runs in the same rounds (cold, no-op; '
+                        'the first one also in the fleet no-op), for a paired before/after; may be repeated')
     args = parser.parse_args(argv)
     rounds = args.runs or (2 if args.quick else 7)
     skip = set(filter(None, args.skip.split(',')))
@@ -203,9 +205,8 @@ def main(argv=None):
         results['archive_mb'] = mirror.size / 1e6
         server = mirror.serve('127.0.0.1')
         ctx = Context(workdir, mirror, server)
-        if args.baseline:
-            ctx.baseline = baseline_collection(args.baseline, os.path.join(workdir, 'baseline'))
-            results['baseline'] = args.baseline
+        ctx.baselines = [(rev, baseline_collection(rev, os.path.join(workdir, 'baseline%d' % index)))
+                         for index, rev in enumerate(args.baseline)]
         log('mirror %s serves %s (%.1f MB)' % (server.url, ASSET, mirror.size / 1e6))
 
         if 'cold' not in skip:
@@ -216,7 +217,8 @@ def main(argv=None):
                  ('phases', lambda: phases.measure(ctx, reps=1 if args.quick else 5, log=log)),
                  ('fleet', lambda: fleet_scale.measure(ctx, sizes=sizes, log=log)),
                  ('fleet_noop', lambda: fleet_noop.measure(os.path.join(workdir, 'fleet-noop'), args.fleet_noop_hosts,
-                                                           rounds, log=log, baseline=ctx.baseline)))
+                                                           rounds, log=log,
+                                                           baseline=ctx.baselines[0][1] if ctx.baselines else None)))
         for name, measure in parts:
             if name in skip:
                 results[name + '_skipped'] = 'skipped (--quick)' if args.quick else 'skipped (--skip %s)' % name
