@@ -71,8 +71,6 @@ def refused(tmp_path_factory, mirrors, old_install):
     assert tree(outside) == before
 
 
-
-
 def reason(msg):
     """What the extractor said, without the archive's URL (the mirror, or bootstrap's copy on the host)."""
     assert 'unusable archive: ' in msg, msg

@@ -68,8 +68,6 @@ def content(tmp_path_factory, mirrors, builds, old_install):
     assert tree(outside) == before
 
 
-
-
 def check(case, old_tree, builds, phrases):
     assert_clean_failure(case, old_tree, phrases)
     assert_no_escape(os.path.dirname(os.path.dirname(case.root)))  # the batch's work directory
