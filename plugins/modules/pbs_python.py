@@ -169,6 +169,22 @@ options:
       - Reinstall even when a matching, working install is present.
     type: bool
     default: false
+  repair:
+    description:
+      - Reinstall, from the pinned bytes, an install whose tree differs from the manifest recorded when it was
+        installed (a file changed, missing or added, a mode changed), as M(pbs.python.pbs_python_info) reports it.
+        The reinstall takes the normal path (download or controller delivery, staging, checks, atomic swap), keeps
+        the links, and reports V(changed) with what it found in RV(repaired).
+      - The check compares sizes, modes and mtimes (milliseconds); O(verify) hashes every file instead. Installs
+        made by releases that recorded no manifest cannot be checked and are left alone (use O(force)).
+    type: bool
+    default: false
+  verify:
+    description:
+      - With O(repair), compare every file's sha256 with the manifest instead of its size, mode and mtime; this also
+        finds a change that kept a file's size and mtime, at the cost of reading the whole tree.
+    type: bool
+    default: false
   externally_managed:
     description:
       - V(true) writes PEP 668's C(EXTERNALLY-MANAGED) marker into the install's standard library directory, as uv
@@ -336,6 +352,18 @@ externally_managed:
   description: Whether the install carries PEP 668's C(EXTERNALLY-MANAGED) marker.
   returned: state=present
   type: bool
+repaired:
+  description:
+    - With O(repair), when the install's tree differed from its manifest and was reinstalled (in check mode, would
+      be), what differed; paths relative to the install directory. In RV(results) per pin with O(pins).
+  returned: when a repair happened
+  type: dict
+  contains:
+    modified: {description: Files whose content differs (size or mtime; with O(verify) sha256) and links with another target., type: list, elements: str}
+    missing: {description: Paths the manifest lists that are gone., type: list, elements: str}
+    extra: {description: Paths the manifest does not list (a new directory stands for all it holds)., type: list, elements: str}
+    mode: {description: Paths whose mode changed., type: list, elements: str}
+    error: {description: Why the tree could not be compared (a missing or altered manifest), or empty., type: str}
 removed:
   description: Install directories removed (O(state=absent), or O(prune)).
   returned: state=absent, or with O(pins)
