@@ -1,0 +1,237 @@
+"""Issue 14: what recording the tree manifest costs a cold install, measured with and without it.
+
+    source "$(tools/bootstrap)" && python bench/manifest_cost.py [--rounds 15] [--baseline-ref REF] [--json out.json]
+
+Two measurements, each interleaved round by round (rotated order, so load from other work on the
+machine lands on both sides alike):
+
+* **the cold install**: the same one-task ``pbs_python`` playbook as part 1 (fresh ``install_root``,
+  loopback mirror, ``/usr/bin/python3`` as the target), run with this checkout (manifest recorded)
+  and with the collection as it was before the manifest (``--baseline-ref``, default the last commit
+  before ``_manifest.py`` existed, exported with ``git archive`` into its own collections path), plus a ``ping`` playbook for the module cost. The
+  manifest's cost is the difference of the medians, and the ratio is that over the baseline's
+  module cost (pbs_python playbook - ping playbook): the stricter of the two possible denominators;
+* **the extraction pipeline alone** (``extract_tar_gz`` on ``/usr/bin/python3``, a local copy of the
+  archive), with ``manifest={}`` and without: the hashing of each file as it is written, by itself.
+
+As a part of bench/run.py (``manifest``) it reuses that run's mirror and playbooks.
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CHECKOUT = os.path.dirname(HERE)
+if __name__ == '__main__' and '--driver' not in sys.argv:
+    sys.path[:0] = [HERE, os.path.join(CHECKOUT, 'tests', 'support')]
+
+
+def driver(shim, archive, workdir, reps):
+    """On the target's Python: time extract_tar_gz with and without a manifest, interleaved; print JSON."""
+    sys.path.insert(0, shim)
+    from ansible_collections.pbs.python.plugins.module_utils._archive import extract_tar_gz
+
+    samples = {'with': [], 'without': []}
+    for rep in range(reps):
+        for variant in (('with', 'without') if rep % 2 else ('without', 'with')):
+            dest = os.path.join(workdir, '%s-%d' % (variant, rep))
+            os.makedirs(dest)
+            manifest = {} if variant == 'with' else None
+            before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+            with open(archive, 'rb') as handle:
+                extract_tar_gz(handle.read, dest, manifest=manifest)
+            wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            samples[variant].append((wall, cpu))
+            if manifest is not None and not manifest:
+                raise RuntimeError('extract_tar_gz recorded no manifest')
+            os.sync()  # untimed: the next run does not pay for writing back this tree
+    print(json.dumps(samples))
+
+
+def pipeline(archive, shim, workdir, reps, python):
+    out = subprocess.run([python, os.path.abspath(__file__), '--driver', '--shim', shim, '--archive', archive,
+                          '--workdir', workdir, '--reps', str(reps)], check=True, capture_output=True, text=True)
+    samples = json.loads(out.stdout.strip().splitlines()[-1])
+    result = {}
+    for variant, runs in samples.items():
+        result[variant] = {'wall': statistics.median(w for w, c in runs), 'cpu': statistics.median(c for w, c in runs),
+                           'walls': [w for w, c in runs], 'cpus': [c for w, c in runs]}
+    result['extra_wall'] = result['with']['wall'] - result['without']['wall']
+    result['extra_cpu'] = result['with']['cpu'] - result['without']['cpu']
+    result['reps'] = reps
+    return result
+
+
+def before_manifest():
+    """The newest commit without plugins/module_utils/_manifest.py: the collection just before the manifest."""
+    first = subprocess.run(['git', '-C', CHECKOUT, 'log', '--diff-filter=A', '--format=%H', '--',
+                            'plugins/module_utils/_manifest.py'], check=True, capture_output=True, text=True).stdout.split()
+    if not first:
+        raise RuntimeError('plugins/module_utils/_manifest.py is in no commit: give --baseline-ref')
+    return first[-1] + '^'
+
+
+def export_baseline(ref, directory):
+    """A collections path holding the collection at git ``ref`` (the code before the manifest)."""
+    target = os.path.join(directory, 'ansible_collections', 'pbs', 'python')
+    os.makedirs(target)
+    archive = subprocess.run(['git', '-C', CHECKOUT, 'archive', ref], check=True, capture_output=True).stdout
+    subprocess.run(['tar', '-x', '-C', target], input=archive, check=True)
+    commit = subprocess.run(['git', '-C', CHECKOUT, 'rev-parse', '--short', ref], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    return directory, commit
+
+
+def cold_rounds(plays, pbs_vars, baseline, rounds, workdir, trash, log=print):
+    """{'ping': [...], 'with': [...], 'without': [...]} wall and CPU seconds per round."""
+    import playbooks
+
+    walls = {'ping': [], 'with': [], 'without': []}
+    cpus = {'ping': [], 'with': [], 'without': []}
+    count = [0]
+
+    def once(what):
+        if what == 'ping':
+            return playbooks.expect(playbooks.run_playbook(plays['ping'], {}), changed=False)
+        count[0] += 1
+        root = os.path.join(workdir, 'runs', 'manifest-%s-%d' % (what, count[0]))
+        try:
+            env = {'ANSIBLE_COLLECTIONS_PATH': baseline} if what == 'without' else None
+            sample = playbooks.expect(playbooks.run_playbook(plays['pbs'], pbs_vars(root), env=env), changed=True)
+            receipts = [os.path.join(root, name, 'PBS_RECEIPT.json') for name in os.listdir(root) if not name.startswith('.')]
+            with open(receipts[0]) as handle:
+                recorded = 'tree_digest' in json.load(handle)
+            if recorded != (what == 'with'):
+                raise RuntimeError('the %s-manifest run %s a manifest' % (what, 'recorded' if recorded else 'lacks'))
+            return sample
+        finally:
+            trash.discard(root)
+
+    order = list(walls)
+    for what in order:  # warm-up, untimed: payload caches, page cache
+        once(what)
+    for index in range(rounds):
+        shift = index % len(order)
+        for what in order[shift:] + order[:shift]:
+            sample = once(what)
+            walls[what].append(sample.wall)
+            cpus[what].append(sample.cpu)
+            os.sync()
+        log('manifest round %d/%d: %s' % (index + 1, rounds, ', '.join(
+            '%s %.2fs' % (what, walls[what][-1]) for what in order)))
+    return walls, cpus
+
+
+def summarize(walls, cpus):
+    from stats import median
+
+    med = dict((what, median(values)) for what, values in walls.items())
+    cpu = dict((what, median(values)) for what, values in cpus.items())
+    result = {'runs': walls, 'cpu_runs': cpus, 'ping': med['ping'], 'with': med['with'], 'without': med['without'],
+              'cpu_with': cpu['with'], 'cpu_without': cpu['without']}
+    result['module_cost_with'] = med['with'] - med['ping']
+    result['module_cost_without'] = med['without'] - med['ping']
+    result['extra'] = med['with'] - med['without']
+    result['ratio'] = result['extra'] / result['module_cost_without']
+    # Paired within each round (same load): the difference, then its median.
+    result['extra_paired'] = median([w - o for w, o in zip(walls['with'], walls['without'])])
+    result['extra_cpu'] = cpu['with'] - cpu['without']
+    result['ratio_cpu'] = result['extra_cpu'] / (cpu['without'] - cpu['ping']) if cpu['without'] > cpu['ping'] else None
+    return result
+
+
+def measure(ctx, rounds=15, reps=9, baseline_ref=None, log=print):
+    """The part for bench/run.py: ``ctx`` is its Context (mirror, server, playbooks, shim, trash)."""
+    import playbooks
+
+    baseline_ref = baseline_ref or before_manifest()
+
+    baseline, commit = export_baseline(baseline_ref, os.path.join(ctx.workdir, 'baseline'))
+    walls, cpus = cold_rounds(ctx.plays, ctx.pbs_vars, baseline, rounds, ctx.workdir, ctx.trash, log=log)
+    result = summarize(walls, cpus)
+    result.update(rounds=rounds, baseline_ref=baseline_ref, baseline_commit=commit)
+    scratch = os.path.join(ctx.workdir, 'trash', 'manifest-pipeline')  # deleted with the trash, at the end
+    os.makedirs(scratch, exist_ok=True)
+    result['pipeline'] = pipeline(ctx.local_copy, ctx.shim, scratch, reps, playbooks.TARGET_PYTHON)
+    log('manifest: cold %.3fs with, %.3fs without (%+.3fs, %.1f%% of the module cost %.3fs); pipeline %+.3fs wall, '
+        '%+.3fs CPU' % (result['with'], result['without'], result['extra'], 100 * result['ratio'],
+                        result['module_cost_without'], result['pipeline']['extra_wall'], result['pipeline']['extra_cpu']))
+    return result
+
+
+def table(result):
+    """The section docs/performance.md carries (bench/report.py renders it from a full run too)."""
+    pipe = result['pipeline']
+    rows = [
+        ('`ansible-playbook`, one `ping` task', '%.3f s' % result['ping'], ''),
+        ('`ansible-playbook`, one `pbs_python` task, cold, **without** the manifest (%s, `%s`)'
+         % (result['baseline_ref'], result['baseline_commit']), '%.3f s' % result['without'],
+         '%.2f' % result['cpu_without']),
+        ('`ansible-playbook`, one `pbs_python` task, cold, **with** the manifest (this checkout)',
+         '%.3f s' % result['with'], '%.2f' % result['cpu_with']),
+        ('module cost without the manifest (pbs_python playbook − ping playbook)',
+         '%.3f s' % result['module_cost_without'], ''),
+        ('**the manifest\'s cost** (with − without, medians)', '**%+.3f s**' % result['extra'],
+         '%+.2f' % result['extra_cpu']),
+        ('… paired within each round (same load), median of the differences', '%+.3f s' % result['extra_paired'], ''),
+        ('**ratio: manifest cost / module cost without it**', '**%.1f%%**' % (100 * result['ratio']),
+         '%.1f%%' % (100 * result['ratio_cpu']) if result['ratio_cpu'] is not None else ''),
+        ('`extract_tar_gz` alone, without a manifest (median of %d)' % pipe['reps'], '%.3f s' % pipe['without']['wall'],
+         '%.3f' % pipe['without']['cpu']),
+        ('`extract_tar_gz` alone, with a manifest (sha256 of every file as written)', '%.3f s' % pipe['with']['wall'],
+         '%.3f' % pipe['with']['cpu']),
+        ('pipeline: the manifest\'s cost', '%+.3f s' % pipe['extra_wall'], '%+.3f' % pipe['extra_cpu']),
+    ]
+    lines = ['| measurement | median | CPU s (median) |', '| --- | --- | --- |']
+    lines += ['| %s | %s | %s |' % row for row in rows]
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
+    parser.add_argument('--driver', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument('--shim')
+    parser.add_argument('--archive')
+    parser.add_argument('--workdir')
+    parser.add_argument('--reps', type=int, default=9, help='pipeline runs per variant')
+    parser.add_argument('--rounds', type=int, default=15, help='interleaved rounds of the cold playbooks')
+    parser.add_argument('--baseline-ref', help='git ref of the collection without the manifest (default: the commit '
+                        'before plugins/module_utils/_manifest.py was added)')
+    parser.add_argument('--json')
+    args = parser.parse_args(argv)
+    if args.driver:
+        driver(args.shim, args.archive, args.workdir, args.reps)
+        return 0
+    import run as bench_run
+
+    workdir = args.workdir or tempfile.mkdtemp(prefix='pbs-bench-manifest-', dir='/var/tmp')
+    os.makedirs(os.path.join(workdir, 'runs'), exist_ok=True)
+    mirror = bench_run.Mirror(os.path.join(workdir, 'mirror'))
+    server = mirror.serve('127.0.0.1')
+    try:
+        ctx = bench_run.Context(workdir, mirror, server)
+        result = measure(ctx, rounds=args.rounds, reps=args.reps, baseline_ref=args.baseline_ref,
+                         log=bench_run.log)
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    result['date'] = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
+    result['load1'] = os.getloadavg()[0]
+    print(table(result))
+    if args.json:
+        with open(args.json, 'w') as handle:
+            json.dump(result, handle, indent=1)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
