@@ -11,6 +11,11 @@ machine lands on both sides alike):
   before ``_manifest.py`` existed, exported with ``git archive`` into its own collections path), plus a ``ping`` playbook for the module cost. The
   manifest's cost is the difference of the medians, and the ratio is that over the baseline's
   module cost (pbs_python playbook - ping playbook): the stricter of the two possible denominators;
+* **the installer alone** (bench/phases_driver.py: ``Installer.present`` as the module runs it on
+  ``/usr/bin/python3``, from a payload zip of each collection's sources: download from the loopback
+  mirror, extraction, relocation, receipts and manifest, interpreter check, swap), each run a fresh
+  process: wall time of ``present`` and CPU time of the process. Less noisy than playbooks on a
+  shared machine; minimums are given beside medians, as the least disturbed runs;
 * **the extraction pipeline alone** (``extract_tar_gz`` on ``/usr/bin/python3``, a local copy of the
   archive), with ``manifest={}`` and without: the hashing of each file as it is written, by itself.
 
@@ -131,6 +136,58 @@ def cold_rounds(plays, pbs_vars, baseline, rounds, workdir, trash, log=print):
     return walls, cpus
 
 
+def baseline_shim(baseline, directory):
+    """An import path like bench/target_path.py's, with the baseline collection instead of the checkout."""
+    import ansible
+
+    os.makedirs(directory)
+    os.symlink(os.path.dirname(os.path.abspath(ansible.__file__)), os.path.join(directory, 'ansible'))
+    os.symlink(os.path.join(baseline, 'ansible_collections'), os.path.join(directory, 'ansible_collections'))
+    return directory
+
+
+def installer_rounds(ctx, baseline, reps, log=print):
+    """Cold ``Installer.present`` runs of each collection, interleaved: wall of present, CPU of the process."""
+    import phases
+    import playbooks
+    from timing import timed
+
+    payloads = {'with': phases.source_payload(ctx.shim, os.path.join(ctx.workdir, 'manifest-with.zip')),
+                'without': phases.source_payload(baseline_shim(baseline, os.path.join(ctx.workdir, 'baseline-shim')),
+                                                 os.path.join(ctx.workdir, 'manifest-without.zip'))}
+    runs = {'with': [], 'without': []}
+    for rep in range(reps + 1):  # the first round warms the page cache, untimed
+        for what in (('with', 'without') if rep % 2 else ('without', 'with')):
+            root = os.path.join(ctx.workdir, 'runs', 'manifest-present-%s-%d' % (what, rep))
+            try:
+                sample = timed([playbooks.TARGET_PYTHON, os.path.join(HERE, 'phases_driver.py'), '--payload',
+                                payloads[what], '--root', root, '--mirror', ctx.server.url])
+                stages = json.loads(sample.output.strip().splitlines()[-1])
+                recorded = any(name.startswith('cpython-') and os.path.exists(os.path.join(root, name, 'PBS_MANIFEST.json'))
+                               for name in os.listdir(root))
+                if not stages.pop('changed') or recorded != (what == 'with'):
+                    raise RuntimeError('the %s-manifest installer run went wrong: %s' % (what, sample.output[-2000:]))
+            finally:
+                ctx.trash.discard(root)
+            os.sync()
+            if rep:
+                runs[what].append(dict(stages, process_cpu=sample.cpu))
+    result = {}
+    for what, samples in runs.items():
+        for key in ('present', 'extract', 'process_cpu'):
+            values = [s[key] for s in samples]
+            result['%s_%s' % (what, key)] = statistics.median(values)
+            result['%s_%s_min' % (what, key)] = min(values)
+    for key in ('present', 'extract', 'process_cpu'):
+        for suffix in ('', '_min'):
+            result['extra_%s%s' % (key, suffix)] = result['with_%s%s' % (key, suffix)] - result['without_%s%s' % (key, suffix)]
+    result['reps'] = reps
+    log('manifest, installer alone: present %.3fs with, %.3fs without (min %.3f, %.3f); process CPU %.3f, %.3f' % (
+        result['with_present'], result['without_present'], result['with_present_min'], result['without_present_min'],
+        result['with_process_cpu'], result['without_process_cpu']))
+    return result
+
+
 def summarize(walls, cpus):
     from stats import median
 
@@ -159,6 +216,7 @@ def measure(ctx, rounds=15, reps=9, baseline_ref=None, log=print):
     walls, cpus = cold_rounds(ctx.plays, ctx.pbs_vars, baseline, rounds, ctx.workdir, ctx.trash, log=log)
     result = summarize(walls, cpus)
     result.update(rounds=rounds, baseline_ref=baseline_ref, baseline_commit=commit)
+    result['installer'] = installer_rounds(ctx, baseline, reps, log=log)
     scratch = os.path.join(ctx.workdir, 'trash', 'manifest-pipeline')  # deleted with the trash, at the end
     os.makedirs(scratch, exist_ok=True)
     result['pipeline'] = pipeline(ctx.local_copy, ctx.shim, scratch, reps, playbooks.TARGET_PYTHON)
@@ -170,7 +228,7 @@ def measure(ctx, rounds=15, reps=9, baseline_ref=None, log=print):
 
 def table(result):
     """The section docs/performance.md carries (bench/report.py renders it from a full run too)."""
-    pipe = result['pipeline']
+    pipe, inst = result['pipeline'], result['installer']
     rows = [
         ('`ansible-playbook`, one `ping` task', '%.3f s' % result['ping'], ''),
         ('`ansible-playbook`, one `pbs_python` task, cold, **without** the manifest (%s, `%s`)'
@@ -185,6 +243,14 @@ def table(result):
         ('… paired within each round (same load), median of the differences', '%+.3f s' % result['extra_paired'], ''),
         ('**ratio: manifest cost / module cost without it**', '**%.1f%%**' % (100 * result['ratio']),
          '%.1f%%' % (100 * result['ratio_cpu']) if result['ratio_cpu'] is not None else ''),
+        ('installer alone (`Installer.present`, fresh process, median of %d; min), **without** the manifest'
+         % inst['reps'], '%.3f s; %.3f s' % (inst['without_present'], inst['without_present_min']),
+         '%.3f; %.3f' % (inst['without_process_cpu'], inst['without_process_cpu_min'])),
+        ('installer alone, **with** the manifest', '%.3f s; %.3f s' % (inst['with_present'], inst['with_present_min']),
+         '%.3f; %.3f' % (inst['with_process_cpu'], inst['with_process_cpu_min'])),
+        ('installer alone: **the manifest\'s cost** (median; min)', '**%+.3f s; %+.3f s**' % (
+            inst['extra_present'], inst['extra_present_min']),
+         '%+.3f; %+.3f' % (inst['extra_process_cpu'], inst['extra_process_cpu_min'])),
         ('`extract_tar_gz` alone, without a manifest (median of %d)' % pipe['reps'], '%.3f s' % pipe['without']['wall'],
          '%.3f' % pipe['without']['cpu']),
         ('`extract_tar_gz` alone, with a manifest (sha256 of every file as written)', '%.3f s' % pipe['with']['wall'],

@@ -86,19 +86,26 @@ def tree_digest(entries):
     return digest.hexdigest()
 
 
-def dumps(entries):
-    """The manifest file: one JSON document, one entry per line, sorted by path: deterministic and diffable."""
+def _serialise(entries):
+    """(the manifest file's text, the tree digest), the digest computed once."""
+    digest = tree_digest(entries)
     lines = []
     for rel in sorted(entries):
         entry = dict(entries[rel], path=rel)
         if 'mode' in entry:
             entry['mode'] = '%04o' % entry['mode']
         lines.append(json.dumps(entry, sort_keys=True, separators=(',', ':')))
-    return '{"format":%d,"digest":"%s","entries":[\n%s\n]}\n' % (FORMAT, tree_digest(entries), ',\n'.join(lines))
+    return '{"format":%d,"digest":"%s","entries":[\n%s\n]}\n' % (FORMAT, digest, ',\n'.join(lines)), digest
+
+
+def dumps(entries):
+    """The manifest file: one JSON document, one entry per line, sorted by path: deterministic and diffable."""
+    return _serialise(entries)[0]
 
 
 def loads(text):
-    """path -> entry from a manifest file's text, or ManifestError when it is not one this module wrote."""
+    """(path -> entry, tree digest) from a manifest file's text, or ManifestError when it is not one this
+    module wrote or its entries do not give the digest it records."""
     try:
         data = json.loads(text)
         if not isinstance(data, dict) or data.get('format') != FORMAT or not isinstance(data.get('entries'), list):
@@ -116,15 +123,17 @@ def loads(text):
                 raise ValueError('unknown entry type %r' % kind)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ManifestError('%s is not a manifest this module wrote (%s)' % (MANIFEST, exc))
-    if data.get('digest') != tree_digest(entries):
+    digest = tree_digest(entries)
+    if data.get('digest') != digest:
         raise ManifestError('%s does not match its own digest' % MANIFEST)
-    return entries
+    return entries, digest
 
 
 def write(install_dir, entries):
     """Write the manifest into ``install_dir`` (atomically, 0644); returns its tree digest for the receipt."""
-    write_atomic(os.path.join(install_dir, MANIFEST), dumps(entries))
-    return tree_digest(entries)
+    text, digest = _serialise(entries)
+    write_atomic(os.path.join(install_dir, MANIFEST), text)
+    return digest
 
 
 def read(install_dir, expected_digest):
@@ -143,12 +152,11 @@ def read(install_dir, expected_digest):
     if len(data) > MAX_MANIFEST:
         raise ManifestError('%s is larger than %d MiB' % (MANIFEST, MAX_MANIFEST >> 20))
     try:
-        entries = loads(data.decode('utf-8'))
+        entries, digest = loads(data.decode('utf-8'))
     except UnicodeDecodeError as exc:
         raise ManifestError('%s is not UTF-8 (%s)' % (MANIFEST, exc))
-    if tree_digest(entries) != expected_digest:
-        raise ManifestError('%s has tree digest %s, but the receipt records %s'
-                            % (MANIFEST, tree_digest(entries), expected_digest))
+    if digest != expected_digest:
+        raise ManifestError('%s has tree digest %s, but the receipt records %s' % (MANIFEST, digest, expected_digest))
     return entries
 
 
