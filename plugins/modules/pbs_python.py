@@ -26,6 +26,9 @@ description:
   - Archive members are checked before anything is written (absolute names, C(..), links leaving
     the tree, device files and oversized archives are refused), on every Python from 3.8 on.
   - Also writes uv's C(BUILD) file, so uv's build pinning recognises the install.
+  - Records a manifest of the installed tree (C(PBS_MANIFEST.json) beside the receipt, every path with its type,
+    mode, symlink target, and a file's size and sha256, computed as the archive is extracted) and its digest in
+    the receipt. M(pbs.python.pbs_python_info) checks trees against it; O(repair) reinstalls a tree that differs.
 author:
   - pbs.python contributors (@pbs-python)
 extends_documentation_fragment:
