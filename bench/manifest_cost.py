@@ -206,23 +206,26 @@ def summarize(walls, cpus):
     return result
 
 
-def measure(ctx, rounds=15, reps=9, baseline_ref=None, log=print):
+def measure(ctx, rounds=15, reps=9, baseline_ref=None, log=print, parts=('cold', 'installer', 'pipeline')):
     """The part for bench/run.py: ``ctx`` is its Context (mirror, server, playbooks, shim, trash)."""
     import playbooks
 
     baseline_ref = baseline_ref or before_manifest()
-
     baseline, commit = export_baseline(baseline_ref, os.path.join(ctx.workdir, 'baseline'))
-    walls, cpus = cold_rounds(ctx.plays, ctx.pbs_vars, baseline, rounds, ctx.workdir, ctx.trash, log=log)
-    result = summarize(walls, cpus)
-    result.update(rounds=rounds, baseline_ref=baseline_ref, baseline_commit=commit)
-    result['installer'] = installer_rounds(ctx, baseline, reps, log=log)
-    scratch = os.path.join(ctx.workdir, 'trash', 'manifest-pipeline')  # deleted with the trash, at the end
-    os.makedirs(scratch, exist_ok=True)
-    result['pipeline'] = pipeline(ctx.local_copy, ctx.shim, scratch, reps, playbooks.TARGET_PYTHON)
-    log('manifest: cold %.3fs with, %.3fs without (%+.3fs, %.1f%% of the module cost %.3fs); pipeline %+.3fs wall, '
-        '%+.3fs CPU' % (result['with'], result['without'], result['extra'], 100 * result['ratio'],
-                        result['module_cost_without'], result['pipeline']['extra_wall'], result['pipeline']['extra_cpu']))
+    result = {'baseline_ref': baseline_ref, 'baseline_commit': commit, 'rounds': rounds}
+    if 'installer' in parts:
+        result['installer'] = installer_rounds(ctx, baseline, reps, log=log)
+    if 'pipeline' in parts:
+        scratch = os.path.join(ctx.workdir, 'trash', 'manifest-pipeline')  # deleted with the trash, at the end
+        os.makedirs(scratch, exist_ok=True)
+        result['pipeline'] = pipeline(ctx.local_copy, ctx.shim, scratch, reps, playbooks.TARGET_PYTHON)
+        log('manifest, pipeline alone: %+.3fs wall, %+.3fs CPU' % (result['pipeline']['extra_wall'],
+                                                                   result['pipeline']['extra_cpu']))
+    if 'cold' in parts:
+        result.update(summarize(*cold_rounds(ctx.plays, ctx.pbs_vars, baseline, rounds, ctx.workdir, ctx.trash,
+                                             log=log)))
+        log('manifest: cold %.3fs with, %.3fs without (%+.3fs, %.1f%% of the module cost %.3fs)' % (
+            result['with'], result['without'], result['extra'], 100 * result['ratio'], result['module_cost_without']))
     return result
 
 
@@ -272,6 +275,7 @@ def main(argv=None):
     parser.add_argument('--rounds', type=int, default=15, help='interleaved rounds of the cold playbooks')
     parser.add_argument('--baseline-ref', help='git ref of the collection without the manifest (default: the commit '
                         'before plugins/module_utils/_manifest.py was added)')
+    parser.add_argument('--parts', default='cold,installer,pipeline', help='which measurements (comma-separated)')
     parser.add_argument('--json')
     args = parser.parse_args(argv)
     if args.driver:
@@ -286,13 +290,13 @@ def main(argv=None):
     try:
         ctx = bench_run.Context(workdir, mirror, server)
         result = measure(ctx, rounds=args.rounds, reps=args.reps, baseline_ref=args.baseline_ref,
-                         log=bench_run.log)
+                         log=bench_run.log, parts=args.parts.split(','))
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     result['date'] = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
     result['load1'] = os.getloadavg()[0]
-    print(table(result))
+    print(table(result) if 'with' in result else json.dumps(result, indent=1))
     if args.json:
         with open(args.json, 'w') as handle:
             json.dump(result, handle, indent=1)
