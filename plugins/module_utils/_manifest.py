@@ -272,7 +272,12 @@ def verify(install_dir, receipt, content=False):
     except ManifestError as exc:
         drift.update(checked='none', manifest='damaged', error=str(exc))
         return expected, drift
-    drift.update(compare(recorded, scan(install_dir, hash_files=content), content=content))
+    try:
+        found = scan(install_dir, hash_files=content)
+    except OSError as exc:  # e.g. a path this user may not stat: the tree cannot be judged, say why
+        drift.update(checked='none', manifest='recorded', error='cannot read the tree: %s' % (exc.strerror or exc))
+        return expected, drift
+    drift.update(compare(recorded, found, content=content))
     drift.update(checked='sha256' if content else 'size+mode+mtime', manifest='recorded', error='')
     return expected, drift
 

@@ -203,3 +203,14 @@ def test_refresh_rereads_only_the_paths_named(tree):
     assert 'lib/python3.12/empty.py' not in refreshed and 'nothing' not in refreshed
     assert refreshed['bin/python'] == _manifest.symlink('python3.12')
     assert refreshed['lib/python3.12/copy.py'] == manifest['lib/python3.12/copy.py']  # not re-read: as recorded
+
+
+def test_a_tree_that_cannot_be_read_says_why_instead_of_failing(tree, monkeypatch):
+    path, dummy, receipt = tree
+
+    def refuse(*args, **kwargs):
+        raise OSError(13, 'Permission denied')
+    monkeypatch.setattr(_manifest, 'scan', refuse)
+    digest, drift = _manifest.verify(path, receipt)
+    assert digest == receipt['tree_digest'] and drift['checked'] == 'none'
+    assert drift['error'] == 'cannot read the tree: Permission denied' and not _manifest.tampered(drift)
