@@ -263,6 +263,7 @@ class Installer(object):
                 if _manifest.tampered(drift):
                     self.tampered[path] = drift
                     continue
+            self.tampered.pop(path, None)  # repaired meanwhile (by another run, under the lock): not ours to report
             return path, receipt
         return None
 
