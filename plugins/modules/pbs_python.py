@@ -366,7 +366,7 @@ repaired:
     missing: {description: Paths the manifest lists that are gone., type: list, elements: str}
     extra: {description: Paths the manifest does not list (a new directory stands for all it holds)., type: list, elements: str}
     mode: {description: Paths whose mode changed., type: list, elements: str}
-    error: {description: Why the tree could not be compared (a missing or altered manifest), or empty., type: str}
+    error: {description: 'Why the tree could not be compared (a missing or altered manifest), or empty.', type: str}
 removed:
   description: Install directories removed (O(state=absent), or O(prune)).
   returned: state=absent, or with O(pins)

@@ -122,7 +122,7 @@ installs:
             V(damaged) (missing, altered or unreadable although the receipt records a digest; drift).
           type: str
           returned: always
-        error: {description: Why the tree could not be checked, or empty., type: str, returned: always}
+        error: {description: 'Why the tree could not be checked, or empty.', type: str, returned: always}
         modified:
           description: Files whose content differs (sha256 with O(verify=true), else size or mtime), links with another
             target, and paths whose type changed.
