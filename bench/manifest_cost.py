@@ -230,36 +230,44 @@ def measure(ctx, rounds=15, reps=9, baseline_ref=None, log=print, parts=('cold',
 
 
 def table(result):
-    """The section docs/performance.md carries (bench/report.py renders it from a full run too)."""
-    pipe, inst = result['pipeline'], result['installer']
-    rows = [
-        ('`ansible-playbook`, one `ping` task', '%.3f s' % result['ping'], ''),
-        ('`ansible-playbook`, one `pbs_python` task, cold, **without** the manifest (the collection at `%s`)'
-         % result['baseline_commit'], '%.3f s' % result['without'],
-         '%.2f' % result['cpu_without']),
-        ('`ansible-playbook`, one `pbs_python` task, cold, **with** the manifest (this checkout)',
-         '%.3f s' % result['with'], '%.2f' % result['cpu_with']),
-        ('module cost without the manifest (pbs_python playbook − ping playbook)',
-         '%.3f s' % result['module_cost_without'], ''),
-        ('**the manifest\'s cost** (with − without, medians)', '**%+.3f s**' % result['extra'],
-         '%+.2f' % result['extra_cpu']),
-        ('… paired within each round (same load), median of the differences', '%+.3f s' % result['extra_paired'], ''),
-        ('**ratio: manifest cost / module cost without it**', '**%.1f%%**' % (100 * result['ratio']),
-         '%.1f%%' % (100 * result['ratio_cpu']) if result['ratio_cpu'] is not None else ''),
-        ('installer alone (`Installer.present`, fresh process, median of %d; min), **without** the manifest'
-         % inst['reps'], '%.3f s; %.3f s' % (inst['without_present'], inst['without_present_min']),
-         '%.3f; %.3f' % (inst['without_process_cpu'], inst['without_process_cpu_min'])),
-        ('installer alone, **with** the manifest', '%.3f s; %.3f s' % (inst['with_present'], inst['with_present_min']),
-         '%.3f; %.3f' % (inst['with_process_cpu'], inst['with_process_cpu_min'])),
-        ('installer alone: **the manifest\'s cost** (median; min)', '**%+.3f s; %+.3f s**' % (
-            inst['extra_present'], inst['extra_present_min']),
-         '%+.3f; %+.3f' % (inst['extra_process_cpu'], inst['extra_process_cpu_min'])),
-        ('`extract_tar_gz` alone, without a manifest (median of %d)' % pipe['reps'], '%.3f s' % pipe['without']['wall'],
-         '%.3f' % pipe['without']['cpu']),
-        ('`extract_tar_gz` alone, with a manifest (sha256 of every file as written)', '%.3f s' % pipe['with']['wall'],
-         '%.3f' % pipe['with']['cpu']),
-        ('pipeline: the manifest\'s cost', '%+.3f s' % pipe['extra_wall'], '%+.3f' % pipe['extra_cpu']),
-    ]
+    """The section docs/performance.md carries (bench/report.py renders it from a full run too); only the parts measured."""
+    rows = []
+    if 'with' in result:
+        rows += [
+            ('`ansible-playbook`, one `ping` task', '%.3f s' % result['ping'], ''),
+            ('`ansible-playbook`, one `pbs_python` task, cold, **without** the manifest (the collection at `%s`)'
+             % result['baseline_commit'], '%.3f s' % result['without'], '%.2f' % result['cpu_without']),
+            ('`ansible-playbook`, one `pbs_python` task, cold, **with** the manifest (this checkout)',
+             '%.3f s' % result['with'], '%.2f' % result['cpu_with']),
+            ('module cost without the manifest (pbs_python playbook − ping playbook)',
+             '%.3f s' % result['module_cost_without'], ''),
+            ('**the manifest\'s cost** (with − without, medians)', '**%+.3f s**' % result['extra'],
+             '%+.2f' % result['extra_cpu']),
+            ('… paired within each round (same load), median of the differences', '%+.3f s' % result['extra_paired'], ''),
+            ('**ratio: manifest cost / module cost without it**', '**%.1f%%**' % (100 * result['ratio']),
+             '%.1f%%' % (100 * result['ratio_cpu']) if result['ratio_cpu'] is not None else ''),
+        ]
+    inst = result.get('installer')
+    if inst:
+        rows += [
+            ('installer alone (`Installer.present`, fresh process, median of %d; min), **without** the manifest'
+             % inst['reps'], '%.3f s; %.3f s' % (inst['without_present'], inst['without_present_min']),
+             '%.3f; %.3f' % (inst['without_process_cpu'], inst['without_process_cpu_min'])),
+            ('installer alone, **with** the manifest', '%.3f s; %.3f s' % (inst['with_present'], inst['with_present_min']),
+             '%.3f; %.3f' % (inst['with_process_cpu'], inst['with_process_cpu_min'])),
+            ('installer alone: **the manifest\'s cost** (median; min)', '**%+.3f s; %+.3f s**' % (
+                inst['extra_present'], inst['extra_present_min']),
+             '%+.3f; %+.3f' % (inst['extra_process_cpu'], inst['extra_process_cpu_min'])),
+        ]
+    pipe = result.get('pipeline')
+    if pipe:
+        rows += [
+            ('`extract_tar_gz` alone, without a manifest (median of %d)' % pipe['reps'],
+             '%.3f s' % pipe['without']['wall'], '%.3f' % pipe['without']['cpu']),
+            ('`extract_tar_gz` alone, with a manifest (sha256 of every file as written)', '%.3f s' % pipe['with']['wall'],
+             '%.3f' % pipe['with']['cpu']),
+            ('pipeline: the manifest\'s cost', '%+.3f s' % pipe['extra_wall'], '%+.3f' % pipe['extra_cpu']),
+        ]
     lines = ['| measurement | median | CPU s (median) |', '| --- | --- | --- |']
     lines += ['| %s | %s | %s |' % row for row in rows]
     return '\n'.join(lines)
@@ -296,10 +304,10 @@ def main(argv=None):
         shutil.rmtree(workdir, ignore_errors=True)
     result['date'] = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
     result['load1'] = os.getloadavg()[0]
-    print(table(result) if 'with' in result else json.dumps(result, indent=1))
     if args.json:
         with open(args.json, 'w') as handle:
             json.dump(result, handle, indent=1)
+    print(table(result))
     return 0
 
 
