@@ -1,6 +1,7 @@
 """docs/performance.md from one run's results: machine facts, the table, where the time goes."""
 
 import fleet_noop
+import manifest_cost
 from stats import fmt, median, ratio
 
 TARGETS = {
@@ -369,6 +370,15 @@ def render(results, chart_name, chart_error):
         out += fleet_noop.table(noop).splitlines()
     elif results.get('fleet_noop_skipped'):
         out += ['', '### Fleet no-op', '', 'Not measured: %s.' % results['fleet_noop_skipped']]
+    manifest = results.get('manifest')
+    if manifest:
+        out += ['', '### The tree manifest\'s cost (issue 14)', '', 'The cold `pbs_python` playbook with this checkout '
+                '(which records the manifest: every file hashed as it is written) and with the collection before the '
+                'manifest (commit `%s`), %d interleaved rounds with the ping playbook (`bench/manifest_cost.py`); '
+                'target: under 5%% of the module cost.' % (manifest['baseline_commit'], manifest['rounds']), '']
+        out += manifest_cost.table(manifest).splitlines()
+    elif results.get('manifest_skipped'):
+        out += ['', '### The tree manifest\'s cost (issue 14)', '', 'Not measured: %s.' % results['manifest_skipped']]
     out += ['', '## Where the time goes', ''] + _where(results) + _cold_stages(results)
     out += ['', '## Method', '',
             '- Parts 1 and 2 run in interleaved rounds: each round runs every contender once (ping playbook, '

@@ -10,6 +10,7 @@ pinned uv) and the collections path first. Parts (issue 6):
 2. no-op rerun: pbs_python on an installed host vs ping;
 3. memory: peak RSS of the installing process, for the archive and one twice its size;
 4. fleet: 1, 2, 4, 8, 16 hosts, converge time and mirror bytes, per delivery mode;
+5. the tree manifest's cost (issue 14): the cold install with and without it (bench/manifest_cost.py);
 
 then profiles the extractor ("where the time goes"). ``--quick`` runs parts 1 and 2 only, two
 rounds, no warm-up, and never installs anything for the chart: the test suite's smoke run.
@@ -36,6 +37,7 @@ import contenders  # noqa: E402
 import facts  # noqa: E402
 import fleet_noop  # noqa: E402
 import fleet_scale  # noqa: E402
+import manifest_cost  # noqa: E402
 import memory  # noqa: E402
 import phases  # noqa: E402
 import playbooks  # noqa: E402
@@ -174,7 +176,7 @@ def main(argv=None):
     parser.add_argument('--runs', type=int, help='rounds for parts 1 and 2 (default 7, --quick 2)')
     parser.add_argument('--out', default=os.path.join(CHECKOUT, 'docs'), help='where performance.md/.png go')
     parser.add_argument('--skip', default='', help='comma-separated parts to skip: cold (parts 1 and 2), memory, '
-                        'profile, phases, fleet, fleet_noop')
+                        'profile, phases, fleet, fleet_noop, manifest')
     parser.add_argument('--fleet-sizes', default=','.join(str(s) for s in fleet_scale.SIZES))
     parser.add_argument('--fleet-noop-hosts', type=int, default=16, help='hosts for the role no-op vs ping part')
     parser.add_argument('--workdir', help='scratch directory (default: a new one under /var/tmp)')
@@ -187,7 +189,7 @@ def main(argv=None):
     rounds = args.runs or (2 if args.quick else 7)
     skip = set(filter(None, args.skip.split(',')))
     if args.quick:
-        skip |= {'memory', 'profile', 'fleet', 'fleet_noop'}
+        skip |= {'memory', 'profile', 'fleet', 'fleet_noop', 'manifest'}
 
     workdir = args.workdir or tempfile.mkdtemp(prefix='pbs-bench-', dir='/var/tmp' if os.path.isdir('/var/tmp') else None)
     os.makedirs(os.path.join(workdir, 'runs'), exist_ok=True)
@@ -215,6 +217,7 @@ def main(argv=None):
         sizes = [int(s) for s in args.fleet_sizes.split(',') if s]
         parts = (('memory', lambda: part_memory(ctx, reps=2)), ('profile', lambda: part_profile(ctx, reps=3)),
                  ('phases', lambda: phases.measure(ctx, reps=1 if args.quick else 5, log=log)),
+                 ('manifest', lambda: manifest_cost.measure(ctx, rounds=rounds * 2, log=log)),
                  ('fleet', lambda: fleet_scale.measure(ctx, sizes=sizes, log=log)),
                  ('fleet_noop', lambda: fleet_noop.measure(os.path.join(workdir, 'fleet-noop'), args.fleet_noop_hosts,
                                                            rounds, log=log,

@@ -14,6 +14,10 @@ sticky) and whatever the umask. Owners are the running user's. Everything before
 stream is unverified input (the digest is known only then), so metadata is bounded per member and
 per archive, and only the pax keys this reader uses are kept.
 
+With ``manifest`` (a dict), the writer also records every path it creates (see _manifest): each
+regular file's sha256 is computed from the pieces as they are written, so the manifest costs no
+second read of the tree.
+
 Three stages overlap: the caller's ``read`` plus sha256 (I/O and hashlib release the GIL), zlib
 inflation (releases the GIL) and the tar writer in the calling thread. Queues are bounded, so
 memory stays at a few MiB whatever the archive size.
@@ -30,6 +34,7 @@ import posixpath
 import threading
 import zlib
 
+from ansible_collections.pbs.python.plugins.module_utils import _manifest
 from ansible_collections.pbs.python.plugins.module_utils._files import DIR_MODE, file_mode
 
 import queue
@@ -333,8 +338,9 @@ class _Reader(object):
 class _Extractor(object):
     """Write members under ``dest`` refusing anything a PBS install_only archive never contains."""
 
-    def __init__(self, dest, top, max_members, max_bytes):
+    def __init__(self, dest, top, max_members, max_bytes, manifest=None):
         self.dest = dest
+        self.manifest = manifest
         self.top = top
         self.max_members = max_members
         self.max_bytes = max_bytes
@@ -382,6 +388,8 @@ class _Extractor(object):
             os.mkdir(self.path(rel), DIR_MODE)
             os.chmod(self.path(rel), DIR_MODE)  # not mkdir's mode: the umask would take bits away
             self.dirs.add(rel)
+            if self.manifest is not None:
+                self.manifest[rel] = _manifest.directory()
 
     def fresh(self, rel):
         """Prepare a path for a new non-directory member; duplicates are refused."""
@@ -400,9 +408,14 @@ class _Extractor(object):
         if not 0 <= mtime < MAX_MTIME:
             raise ArchiveError("archive member %s/%s has an unusable mtime %d" % (self.top, rel, mtime))
         fd = os.open(self.fresh(rel), _OPEN_FLAGS, 0o600)
+        digest = hashlib.sha256() if self.manifest is not None else None
+        size = 0
         try:
             os.fchmod(fd, file_mode(mode))  # explicit: neither the archive's bits nor the umask decide
             for piece in pieces:
+                if digest is not None:  # the bytes in memory anyway; hashlib releases the GIL meanwhile
+                    digest.update(piece)
+                    size += len(piece)
                 while piece:
                     written = os.write(fd, piece)
                     piece = piece[written:]
@@ -413,6 +426,8 @@ class _Extractor(object):
         if not _UTIME_FD:
             os.utime(self.path(rel), (mtime, mtime))
         self.files.add(rel)
+        if digest is not None:
+            self.manifest[rel] = _manifest.regular(file_mode(mode), size, digest.hexdigest(), mtime)
 
     def symlink(self, rel, target):
         if not symlink_stays_inside(rel, target):
@@ -420,6 +435,8 @@ class _Extractor(object):
                                "directory" % (self.top, rel, target))
         os.symlink(target, self.fresh(rel))
         self.symlinks[rel] = target
+        if self.manifest is not None:
+            self.manifest[rel] = _manifest.symlink(target)
 
     def hardlink(self, rel, linkname):
         source = member_path(linkname, self.top)
@@ -428,6 +445,8 @@ class _Extractor(object):
                                "extracted before it" % (self.top, rel, linkname))
         os.link(self.path(source), self.fresh(rel))
         self.files.add(rel)
+        if self.manifest is not None:  # one inode: the source's content, mode and mtime
+            self.manifest[rel] = dict(self.manifest[source])
 
     def finish(self):
         """Check links against the real tree: symlink chains can defeat lexical checks."""
@@ -498,19 +517,19 @@ def _extract_members(reader, extractor):
 
 
 def extract_tar_gz(read, dest, top='python', max_members=DEFAULT_MAX_MEMBERS, max_bytes=DEFAULT_MAX_BYTES,
-                   chunk=CHUNK, close=None):
+                   chunk=CHUNK, close=None, manifest=None):
     """Extract the gzip'd tar produced by ``read(n)`` into the existing empty directory ``dest``.
 
     Returns the stats of the pass, including the sha256 of the *compressed* bytes, which the
     caller compares with the pin before the tree is used. The whole stream is always consumed so
     the digest covers every byte, even when the tar end marker comes early. ``close`` (the
     source's) is called before the reader thread is joined, so a refused archive does not wait
-    for a blocked read.
+    for a blocked read. ``manifest``, a dict, receives path -> entry for the tree written (_manifest).
     """
     pipeline = _Pipeline(read, chunk, max_compressed=max_bytes)
     try:
         reader = _Reader(pipeline)
-        extractor = _Extractor(dest, top, max_members, max_bytes)
+        extractor = _Extractor(dest, top, max_members, max_bytes, manifest)
         try:
             _extract_members(reader, extractor)
         except ValueError as exc:  # a non-numeric tar or pax number field

@@ -35,6 +35,7 @@ from ansible_collections.pbs.python.plugins.module_utils._download_policy import
     MAX_DOWNLOAD, PolicyError, SpeedFloor, backoff, check_scheme, check_timeout, is_transient_status, may_send_secrets, next_hop,
     range_header, redact_url, resume_action, retry_after_seconds, split_credentials, url_secrets,
 )
+from ansible_collections.pbs.python.plugins.module_utils._files import sha256_file
 
 CHUNK = 1 << 20
 TEXT_LIMIT = 4 << 20  # a SHA256SUMS of every asset of a PBS release is ~200 KB
@@ -225,15 +226,6 @@ class Response(object):
     def close(self):
         self._closed.set()
         self._handle.close()
-
-
-def sha256_file(path, digest=None):
-    """The running sha256 of a file (a ``hashlib`` object, to go on hashing what is appended)."""
-    digest = digest or hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(CHUNK), b''):
-            digest.update(block)
-    return digest
 
 
 class Fetcher(object):

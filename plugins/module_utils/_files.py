@@ -16,12 +16,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import hashlib
 import os
 import tempfile
 
 DIR_MODE = 0o755
 FILE_MODE = 0o644
 EXEC_MODE = 0o755
+CHUNK = 1 << 20
 
 
 def file_mode(mode):
@@ -107,3 +109,15 @@ def write_atomic(path, data, mode=FILE_MODE, fsync=False):
         except OSError:
             pass
         raise
+
+
+def sha256_file(path, digest=None):
+    """The running sha256 of a file (a ``hashlib`` object, to go on hashing what is appended).
+
+    The one file hasher: resumed downloads, the mirror builder and the tree verification all use it.
+    """
+    digest = digest or hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(CHUNK), b''):
+            digest.update(block)
+    return digest

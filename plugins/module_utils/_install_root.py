@@ -90,7 +90,7 @@ def receipt_problem(receipt):
     missing = [field for field in RECEIPT_FIELDS if field not in receipt]
     if missing:
         return 'no %s' % ', '.join(missing)
-    strings = [field for field in ('version', 'build', 'target', 'variant', 'sha256', 'url', 'installed_at')
+    strings = [field for field in ('version', 'build', 'target', 'variant', 'sha256', 'url', 'installed_at', 'tree_digest')
                if field in receipt and not isinstance(receipt[field], str)]
     if strings:
         return '%s must be a string' % ', '.join(strings)
@@ -99,7 +99,10 @@ def receipt_problem(receipt):
             raise ValueError
     except ValueError:
         return 'version %r is not an exact CPython version such as 3.12.4' % (receipt['version'],)
-    for field, check in (('build', check_build), ('target', check_target), ('sha256', normalize_sha256)):
+    checks = (('build', check_build), ('target', check_target), ('sha256', normalize_sha256), ('tree_digest', normalize_sha256))
+    for field, check in checks:
+        if field not in receipt:  # tree_digest: installs before manifests have none
+            continue
         try:
             if check(receipt[field]) != receipt[field]:
                 raise ValueError

@@ -19,6 +19,7 @@ import time
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ansible_collections.pbs.python.plugins.module_utils import _install_root as root_fs
+from ansible_collections.pbs.python.plugins.module_utils import _manifest
 from ansible_collections.pbs.python.plugins.module_utils._archive import ArchiveError, extract_tar_gz
 from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError
 from ansible_collections.pbs.python.plugins.module_utils._files import source_date_epoch
@@ -66,6 +67,7 @@ class Installer(object):
         self.run = run
         self.take_over_links = take_over_links
         self.warnings = []
+        self.tampered = {}  # install path -> drift found by a repair check (see _healthy_install)
 
     # -- state on the host -------------------------------------------------------------------
 
@@ -196,7 +198,10 @@ class Installer(object):
             self._refuse_conflicts(req, self._exact_version(req))  # before any download, on the controller too
         if self.check_mode:
             after = self._predict(current, req)
-            return dict(changed=True, diff=dict(before=before, after=after), **after)
+            result = dict(changed=True, diff=dict(before=before, after=after), **after)
+            if after['path'] in self.tampered:
+                result['repaired'] = self._repaired(after['path'])
+            return result
         if not current:
             if ask_first:
                 # The action plugin asked first; it fetches the archive on the controller and sends it.
@@ -222,7 +227,15 @@ class Installer(object):
             if self._marker_to_change(current, req):
                 root_fs.set_externally_managed(current[0], current[1], req.externally_managed)
         after = self._describe(*current)
-        return dict(changed=relocated or after != before, diff=dict(before=before, after=after), **after)
+        result = dict(changed=relocated or after != before, diff=dict(before=before, after=after), **after)
+        if current[0] in self.tampered:  # repaired: reinstalled from the pinned bytes
+            result.update(changed=True, repaired=self._repaired(current[0]))
+        return result
+
+    def _repaired(self, path):
+        """What a repair found in ``path``'s tree: the paths of each kind of drift, relative to it."""
+        drift = self.tampered[path]
+        return dict((kind, drift[kind]) for kind in _manifest.DRIFT_KINDS + ('error',))
 
     def _pending(self, current, req):
         """Work a working install still needs: links, the PEP 668 marker, or its build paths."""
@@ -232,25 +245,37 @@ class Installer(object):
 
     @staticmethod
     def _relocate(tree, home, receipt):
-        """Point the build paths of ``tree`` at ``home`` and record it in the receipt (written by the caller)."""
+        """Point the build paths of ``tree`` at ``home`` and record it in the receipt (written by the caller);
+        the files rewritten."""
         # Imported here: only a new install or an old one needs it (ast and friends stay out of no-op runs).
         from ansible_collections.pbs.python.plugins.module_utils import _build_prefix
 
         try:
-            _build_prefix.relocate(tree, os.path.abspath(home))
+            changed = _build_prefix.relocate(tree, os.path.abspath(home))
         except _build_prefix.BuildPrefixError as exc:
             raise InstallError('cannot point the build paths (sysconfig data, pkg-config) of %s at %s: %s. Is it '
                                'the PBS build pinned? Check the pin or url' % (home, os.path.abspath(home), exc))
         receipt['relocated'] = True
+        return changed
 
     def _healthy_install(self, req):
+        """The install that satisfies the pin as it is, or None. With ``req.repair`` a tree that differs
+        from its manifest (size, mode and mtime; with ``req.verify`` every file's sha256) is not: it is
+        reinstalled from the pinned bytes like a damaged one, and its drift kept in ``self.tampered``."""
         if req.force:
             return None
         for path, receipt in self._matching(req.version, req.build, req.variant, req.freethreaded):
             if req.pinned_digest(receipt['version'], self.target) not in (None, receipt['sha256']):
                 continue  # installed from other bytes than the pin names: replace it
-            if root_fs.interpreter_runs(path, receipt, self.run)[0]:
-                return path, receipt
+            if not root_fs.interpreter_runs(path, receipt, self.run)[0]:
+                continue
+            if req.repair:
+                dummy, drift = _manifest.verify(path, receipt, content=req.verify)
+                if _manifest.tampered(drift):
+                    self.tampered[path] = drift
+                    continue
+            self.tampered.pop(path, None)  # repaired meanwhile (by another run, under the lock): not ours to report
+            return path, receipt
         return None
 
     def _describe(self, path, receipt):
@@ -401,10 +426,10 @@ class Installer(object):
         def attempt(candidate):
             staging = root_fs.new_staging(self.root, name)
             try:
-                self._fetch_into(staging, candidate, sha256)
+                manifest = self._fetch_into(staging, candidate, sha256)
                 receipt['url'] = redact_url(req.origin or candidate)
                 receipt['installed_at'] = installed_at
-                self._check_staged(staging, receipt, os.path.join(self.root, name))
+                self._check_staged(staging, receipt, os.path.join(self.root, name), manifest)
                 return staging
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -420,9 +445,11 @@ class Installer(object):
         return path, receipt
 
     def _fetch_into(self, staging, url, sha256):
+        """Download, verify and extract into ``staging``; the manifest of the tree written (path -> entry)."""
+        manifest = {}
         response = self.fetcher.open(url)
         try:
-            stats = extract_tar_gz(response.read, staging, close=response.close)
+            stats = extract_tar_gz(response.read, staging, close=response.close, manifest=manifest)
         except ArchiveError as exc:
             raise FetchError(url, 'unusable archive: %s' % exc, transient=exc.transient)
         finally:
@@ -431,15 +458,24 @@ class Installer(object):
             raise ChecksumMismatch('checksum mismatch for %s: expected sha256 %s, got %s. Nothing was '
                                    'installed. The mirror serves other bytes than the pin: check the mirror '
                                    'or the pinned digest' % (redact_url(url), sha256, stats['sha256']))
+        return manifest
 
-    def _check_staged(self, staging, receipt, final):
-        """Ready the verified tree for its final path; refuse it if it is not the pinned interpreter for this host."""
+    def _check_staged(self, staging, receipt, final, manifest):
+        """Ready the verified tree for its final path; refuse it if it is not the pinned interpreter for this host.
+
+        The manifest the extractor recorded gets the few paths changed since (relocated files, their
+        dropped bytecode, a ``bin/python`` link) and is written beside the receipt, which records its digest.
+        """
         interpreter = interpreter_name(receipt['version'], receipt['freethreaded'])
         if not os.path.exists(os.path.join(staging, 'bin', interpreter)):
             raise InstallError('the archive has no bin/%s: it is not a PBS install_only archive of '
                                'Python %s' % (interpreter, minor_of(receipt['version'])))
-        self._relocate(staging, final, receipt)
+        changed = self._relocate(staging, final, receipt)
         root_fs.ensure_python_link(staging, interpreter)
+        touched = [os.path.relpath(path, staging).replace(os.sep, '/') for path in changed] + ['bin/python'] + [
+            rel for rel in manifest if '/__pycache__/_sysconfigdata_' in rel]  # relocate drops their stale .pyc
+        _manifest.refresh(manifest, staging, touched)
+        receipt['tree_digest'] = _manifest.write(staging, manifest)
         root_fs.write_markers(staging, receipt)
         works, why = root_fs.interpreter_runs(staging, receipt, self.run)
         if not works:

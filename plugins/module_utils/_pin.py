@@ -49,6 +49,8 @@ OPTIONS = dict(
     default=dict(type='bool', default=False),
     state=dict(type='str', choices=['present', 'absent'], default='present'),
     force=dict(type='bool', default=False),
+    repair=dict(type='bool', default=False),
+    verify=dict(type='bool', default=False),
     externally_managed=dict(type='bool'),
     _src=dict(type='path'),  # the archive controller delivery or bootstrap put on the host
     _origin=dict(type='str'),  # the URL _src came from, recorded in the receipt
@@ -195,7 +197,7 @@ class Pin(object):
 
     def __init__(self, version, build, variant=None, freethreaded=False, mirrors=(), url=None, src=None,
                  sha256=None, checksums=None, strict=False, default=False, force=False, origin=None,
-                 externally_managed=None):
+                 externally_managed=None, repair=False, verify=False):
         self.version = check_version(version)
         self.build = check_build(build)
         self.prefix = is_prefix(version)
@@ -209,6 +211,7 @@ class Pin(object):
         self.default, self.force = default, force
         self.origin = origin
         self.externally_managed = externally_managed  # None: leave the marker as it is
+        self.repair, self.verify = bool(repair), bool(verify)  # reinstall a tree that differs from its manifest
 
     @classmethod
     def from_params(cls, params):
@@ -217,7 +220,8 @@ class Pin(object):
                    freethreaded=params['freethreaded'], mirrors=params['mirror'], url=params['url'],
                    src=params['_src'], sha256=params['sha256'], checksums=params['checksums'],
                    strict=params['strict_checksums'], default=params['default'], force=params['force'],
-                   origin=params['_origin'], externally_managed=params['externally_managed'])
+                   origin=params['_origin'], externally_managed=params['externally_managed'],
+                   repair=params.get('repair', False), verify=params.get('verify', False))
 
     @classmethod
     def from_entry(cls, params, entry):

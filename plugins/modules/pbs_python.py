@@ -26,6 +26,9 @@ description:
   - Archive members are checked before anything is written (absolute names, C(..), links leaving
     the tree, device files and oversized archives are refused), on every Python from 3.8 on.
   - Also writes uv's C(BUILD) file, so uv's build pinning recognises the install.
+  - Records a manifest of the installed tree (C(PBS_MANIFEST.json) beside the receipt, every path with its type,
+    mode, symlink target, and a file's size and sha256, computed as the archive is extracted) and its digest in
+    the receipt. M(pbs.python.pbs_python_info) checks trees against it; O(repair) reinstalls a tree that differs.
 author:
   - pbs.python contributors (@pbs-python)
 extends_documentation_fragment:
@@ -167,6 +170,22 @@ options:
   force:
     description:
       - Reinstall even when a matching, working install is present.
+    type: bool
+    default: false
+  repair:
+    description:
+      - Reinstall, from the pinned bytes, an install whose tree differs from the manifest recorded when it was
+        installed (a file changed, missing or added, a mode changed), as M(pbs.python.pbs_python_info) reports it.
+        The reinstall takes the normal path (download or controller delivery, staging, checks, atomic swap), keeps
+        the links, and reports V(changed) with what it found in RV(repaired).
+      - The check compares sizes, modes and mtimes (milliseconds); O(verify) hashes every file instead. Installs
+        made by releases that recorded no manifest cannot be checked and are left alone (use O(force)).
+    type: bool
+    default: false
+  verify:
+    description:
+      - With O(repair), compare every file's sha256 with the manifest instead of its size, mode and mtime; this also
+        finds a change that kept a file's size and mtime, at the cost of reading the whole tree.
     type: bool
     default: false
   externally_managed:
@@ -339,6 +358,18 @@ externally_managed:
   description: Whether the install carries PEP 668's C(EXTERNALLY-MANAGED) marker.
   returned: state=present
   type: bool
+repaired:
+  description:
+    - With O(repair), when the install's tree differed from its manifest and was reinstalled (in check mode, would
+      be), what differed; paths relative to the install directory. In RV(results) per pin with O(pins).
+  returned: when a repair happened
+  type: dict
+  contains:
+    modified: {description: Files whose content differs (size or mtime; with O(verify) sha256) and links with another target., type: list, elements: str}
+    missing: {description: Paths the manifest lists that are gone., type: list, elements: str}
+    extra: {description: Paths the manifest does not list (a new directory stands for all it holds)., type: list, elements: str}
+    mode: {description: Paths whose mode changed., type: list, elements: str}
+    error: {description: 'Why the tree could not be compared (a missing or altered manifest), or empty.', type: str}
 removed:
   description: Install directories removed (O(state=absent), or O(prune)).
   returned: state=absent, or with O(pins)

@@ -165,7 +165,8 @@ class World:
         return self.ssh(short, f"readlink {LINKS}/{name}", check=False).stdout.strip()
 
     def runs(self, short: str, python: str) -> str:
-        return self.ssh(short, f"{python} -c 'import platform; print(platform.python_version())'").stdout.strip()
+        # -B: a look must not change the tree (bytecode written as root is an extra file to its manifest check).
+        return self.ssh(short, f"{python} -B -c 'import platform; print(platform.python_version())'").stdout.strip()
 
     def asset_gets(self) -> list[str]:
         return sorted(p.rsplit("/", 1)[1] for p in self.mirror.gets(".tar.gz"))

@@ -106,6 +106,21 @@ def test_the_role_makes_one_module_call_per_host_with_two_pins_and_prune(tmp_pat
     assert not list(noop.changed) and mirror.requests == []
     assert install_result(noop)['interpreters'] == facts[0]['ansible_facts']['pbs_python_interpreters']
 
+    # With repair on (issue 14) the no-op is still one module call: the tree check runs in it. A tampered
+    # tree is reinstalled from the pinned bytes (controller delivery: ask first, then send, as when cold).
+    repair = [{'hosts': 'all', 'gather_facts': False,
+               'roles': [{'role': 'pbs.python.pbs_python', 'vars': {'pbs_python_repair': True}}]}]
+    noop, counted, starts = box.run(repair)
+    assert (counted, starts) == (1, 1) and not list(noop.changed) and mirror.requests == [], noop.output[-3000:]
+    os_py = box.root / DIRS[1] / 'lib' / 'python3.12' / 'os.py'
+    os_py.write_bytes(os_py.read_bytes() + b'# tampered\n')
+    fixed, dummy, starts = box.run(repair)
+    assert [r.get('repaired', {}).get('modified') for r in install_result(fixed)['results']] == [
+        None, ['lib/python3.12/os.py']]
+    assert starts == (1 if delivery == 'host' else 2)
+    assert len(mirror.gets('.tar.gz')) == (1 if delivery == 'host' else 0)  # the controller's cache has it
+    assert not os_py.read_bytes().endswith(b'# tampered\n')
+
 
 def test_the_list_form_refuses_what_names_one_build(tmp_path, mirror):
     run = run_playbook(localhost_play([{'name': 'both', 'ignore_errors': True, 'pbs.python.pbs_python': {

@@ -103,7 +103,10 @@ def test_documented_defaults_and_choices_are_the_constants(plugin):
     if plugin == 'modules/pbs_python.py':
         from ansible_collections.pbs.python.plugins.modules.pbs_python import ARGUMENT_SPEC as spec
     else:
-        spec = dict(install_root=OPTIONS['install_root'], x86_64_level=OPTIONS['x86_64_level'])
+        from ansible_collections.pbs.python.plugins.modules.pbs_python_info import ARGUMENT_SPEC as spec
+
+        for option in ('install_root', 'x86_64_level'):  # pbs_python's, shared
+            assert spec[option] == OPTIONS[option], option
     for option, doc in documented.items():
         for key in ('default', 'choices'):
             if key in doc or key in spec.get(option, {}):

@@ -18,6 +18,7 @@ import subprocess
 
 import pytest
 
+from ansible_collections.pbs.python.plugins.module_utils import _manifest
 from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError, Fetcher
 from ansible_collections.pbs.python.plugins.module_utils._installer import Installer
 from ansible_collections.pbs.python.plugins.module_utils._naming import asset_url, sums_url
@@ -297,3 +298,109 @@ def test_converge_asking_first_names_the_missing_pins_and_prunes_nothing_yet(hos
     assert [r.get('needs_archive') for r in result['results']] == [True]
     assert result['removed'] == [] and idle.calls == []
     assert asset('3.11.16')[:-len('.tar.gz')] in os.listdir(root)
+
+
+# -- the tree manifest and repair (issue 14) -------------------------------------------------------
+
+SYSCONFIG = 'lib/python3.12/_sysconfigdata__linux_x86_64-linux-gnu.py'
+
+
+def relocatable_archive(version='3.12.14'):
+    """A stand-in tree with what the installer rewrites after extracting: PBS's sysconfig data and
+    pkg-config file, stale bytecode of the former, and no ``bin/python`` (as PBS before 20240224)."""
+    members = [m for m in tiny_archives.interpreter_members(version, marker='good') if m[0].name != 'python/bin/python3']
+    members += [
+        tiny_archives.entry('python/' + SYSCONFIG, data=b"build_time_vars = {'prefix': '/install', 'CC': 'clang'}\n"),
+        tiny_archives.entry('python/lib/python3.12/__pycache__/_sysconfigdata__linux_x86_64-linux-gnu.cpython-312.pyc',
+                            data=b'stale'),
+        tiny_archives.entry('python/lib/pkgconfig/python-3.12.pc', data=b'prefix=/install\nName: Python\n'),
+    ]
+    return tiny_archives.gz(tiny_archives._tar(members))
+
+
+def receipt_of(path):
+    with open(os.path.join(path, 'PBS_RECEIPT.json')) as handle:
+        return json.load(handle)
+
+
+def test_an_install_records_the_manifest_of_the_tree_as_installed_relocation_included(host):
+    root, dummy = host
+    fake = FakeMirrors()
+    fake.publish(M1, {asset('3.12.14'): relocatable_archive()})
+    result = present(host, fake)
+    path = result['path']
+    receipt = receipt_of(path)
+    digest, drift = _manifest.verify(path, receipt, content=True)
+    assert digest == receipt['tree_digest'] and not _manifest.tampered(drift), drift
+    entries = _manifest.read(path, digest)
+    with open(os.path.join(path, SYSCONFIG), 'rb') as handle:
+        patched = handle.read()
+    assert b'/install' not in patched and entries[SYSCONFIG]['sha256'] == hashlib.sha256(patched).hexdigest()
+    assert entries['bin/python'] == _manifest.symlink('python3.12')  # added by the installer
+    assert not [rel for rel in entries if '__pycache__/' in rel]  # dropped by relocation
+    assert 'PBS_RECEIPT.json' not in entries and 'BUILD' not in entries
+    # The same archive under the same path gives the same digest, whenever it is installed.
+    again = present(host, fake, force=True)
+    assert receipt_of(again['path'])['tree_digest'] == digest
+
+
+def tamper(path):
+    """One byte of os.py changed, a file added, a mode changed: the three tampers of the fleet test."""
+    with open(os.path.join(path, 'lib', 'python3.12', 'os.py'), 'r+b') as handle:
+        handle.write(b'!')  # one byte, same size
+    with open(os.path.join(path, 'lib', 'python3.12', 'evil.py'), 'w') as handle:
+        handle.write('import os\n')
+    os.chmod(os.path.join(path, 'MARKER'), 0o666)
+
+
+def test_repair_reinstalls_a_tampered_tree_from_the_pinned_bytes_keeping_its_links(host):
+    root, link_dir = host
+    path = present(host, upstream(), default=True)['path']
+    links = sorted((name, os.readlink(os.path.join(link_dir, name))) for name in os.listdir(link_dir))
+    tamper(path)
+    expected = dict(modified=['lib/python3.12/os.py'], missing=[], extra=['lib/python3.12/evil.py'], mode=['MARKER'],
+                    error='')
+
+    idle = upstream()
+    assert present(host, idle, default=True)['changed'] is False and idle.calls == []  # not asked: left alone
+    before = snapshot(root)
+    check = present(host, idle, check_mode=True, default=True, repair=True)
+    assert check['changed'] and check['repaired'] == expected and idle.calls == [] and snapshot(root) == before
+    request = Pin('3.12.14', BUILD, mirrors=[M1], default=True, repair=True)
+    asked = installer(host, idle).present(request, ask_first=True)
+    assert asked.get('needs_archive') and idle.calls == []  # controller delivery then sends the archive
+
+    fake = upstream()
+    result = present(host, fake, default=True, repair=True)
+    assert result['changed'] and result['repaired'] == expected and result['path'] == path
+    assert fake.calls == [sums_url(M1, BUILD), asset_url(M1, BUILD, asset('3.12.14'))]
+    assert not _manifest.tampered(_manifest.verify(path, receipt_of(path), content=True)[1])
+    assert not os.path.exists(os.path.join(path, 'lib', 'python3.12', 'evil.py'))
+    assert sorted((name, os.readlink(os.path.join(link_dir, name))) for name in os.listdir(link_dir)) == links
+    idle = upstream()
+    again = present(host, idle, default=True, repair=True)
+    assert again['changed'] is False and 'repaired' not in again and idle.calls == []
+
+
+def test_only_verify_repairs_a_change_that_kept_size_and_mtime(host):
+    path = present(host, upstream())['path']
+    os_py = os.path.join(path, 'lib', 'python3.12', 'os.py')
+    mtime = os.stat(os_py).st_mtime
+    with open(os_py, 'r+b') as handle:
+        handle.write(b'!')
+    os.utime(os_py, (mtime, mtime))
+    assert present(host, upstream(), repair=True)['changed'] is False
+    result = present(host, upstream(), repair=True, verify=True)
+    assert result['changed'] and result['repaired']['modified'] == ['lib/python3.12/os.py']
+
+
+def test_repair_leaves_an_install_without_a_manifest_alone(host):
+    path = present(host, upstream())['path']
+    receipt = receipt_of(path)
+    del receipt['tree_digest']  # as a release before manifests wrote it
+    os.unlink(os.path.join(path, _manifest.MANIFEST))
+    with open(os.path.join(path, 'PBS_RECEIPT.json'), 'w') as handle:
+        json.dump(receipt, handle)
+    tamper(path)
+    idle = upstream()
+    assert present(host, idle, repair=True)['changed'] is False and idle.calls == []
