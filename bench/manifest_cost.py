@@ -1,16 +1,13 @@
 """Issue 14: what recording the tree manifest costs a cold install, measured with and without it.
 
-    source "$(tools/bootstrap)" && python bench/manifest_cost.py [--rounds 15] [--baseline-ref REF] [--json out.json]
+    source "$(tools/bootstrap)" && python bench/manifest_cost.py [--reps 9] [--baseline-ref REF] [--json out.json]
 
-Two measurements, each interleaved round by round (rotated order, so load from other work on the
-machine lands on both sides alike):
+The whole cold playbook with and without the manifest is part 1 of bench/run.py with the collection
+before the manifest as a ``--baseline`` (run.py adds it when this part runs): the same interleaved
+rounds as every other contender. This file measures what those playbooks blur, each interleaved
+(alternating order) against the collection before the manifest (``--baseline-ref``, default the
+last commit before ``_manifest.py`` existed):
 
-* **the cold install**: the same one-task ``pbs_python`` playbook as part 1 (fresh ``install_root``,
-  loopback mirror, ``/usr/bin/python3`` as the target), run with this checkout (manifest recorded)
-  and with the collection as it was before the manifest (``--baseline-ref``, default the last commit
-  before ``_manifest.py`` existed, exported with ``git archive`` into its own collections path), plus a ``ping`` playbook for the module cost. The
-  manifest's cost is the difference of the medians, and the ratio is that over the baseline's
-  module cost (pbs_python playbook - ping playbook): the stricter of the two possible denominators;
 * **the installer alone** (bench/phases_driver.py: ``Installer.present`` as the module runs it on
   ``/usr/bin/python3``, from a payload zip of each collection's sources: download from the loopback
   mirror, extraction, relocation, receipts and manifest, interpreter check, swap), each run a fresh
@@ -18,8 +15,6 @@ machine lands on both sides alike):
   shared machine; minimums are given beside medians, as the least disturbed runs;
 * **the extraction pipeline alone** (``extract_tar_gz`` on ``/usr/bin/python3``, a local copy of the
   archive), with ``manifest={}`` and without: the hashing of each file as it is written, by itself.
-
-As a part of bench/run.py (``manifest``) it reuses that run's mirror and playbooks.
 """
 
 import argparse
@@ -85,57 +80,6 @@ def before_manifest():
     return first[-1] + '^'
 
 
-def export_baseline(ref, directory):
-    """A collections path holding the collection at git ``ref`` (the code before the manifest)."""
-    target = os.path.join(directory, 'ansible_collections', 'pbs', 'python')
-    os.makedirs(target)
-    archive = subprocess.run(['git', '-C', CHECKOUT, 'archive', ref], check=True, capture_output=True).stdout
-    subprocess.run(['tar', '-x', '-C', target], input=archive, check=True)
-    commit = subprocess.run(['git', '-C', CHECKOUT, 'rev-parse', '--short', ref], check=True, capture_output=True,
-                            text=True).stdout.strip()
-    return directory, commit
-
-
-def cold_rounds(plays, pbs_vars, baseline, rounds, workdir, trash, log=print):
-    """{'ping': [...], 'with': [...], 'without': [...]} wall and CPU seconds per round."""
-    import playbooks
-
-    walls = {'ping': [], 'with': [], 'without': []}
-    cpus = {'ping': [], 'with': [], 'without': []}
-    count = [0]
-
-    def once(what):
-        if what == 'ping':
-            return playbooks.expect(playbooks.run_playbook(plays['ping'], {}), changed=False)
-        count[0] += 1
-        root = os.path.join(workdir, 'runs', 'manifest-%s-%d' % (what, count[0]))
-        try:
-            env = {'ANSIBLE_COLLECTIONS_PATH': baseline} if what == 'without' else None
-            sample = playbooks.expect(playbooks.run_playbook(plays['pbs'], pbs_vars(root), env=env), changed=True)
-            receipts = [os.path.join(root, name, 'PBS_RECEIPT.json') for name in os.listdir(root) if not name.startswith('.')]
-            with open(receipts[0]) as handle:
-                recorded = 'tree_digest' in json.load(handle)
-            if recorded != (what == 'with'):
-                raise RuntimeError('the %s-manifest run %s a manifest' % (what, 'recorded' if recorded else 'lacks'))
-            return sample
-        finally:
-            trash.discard(root)
-
-    order = list(walls)
-    for what in order:  # warm-up, untimed: payload caches, page cache
-        once(what)
-    for index in range(rounds):
-        shift = index % len(order)
-        for what in order[shift:] + order[:shift]:
-            sample = once(what)
-            walls[what].append(sample.wall)
-            cpus[what].append(sample.cpu)
-            os.sync()
-        log('manifest round %d/%d: %s' % (index + 1, rounds, ', '.join(
-            '%s %.2fs' % (what, walls[what][-1]) for what in order)))
-    return walls, cpus
-
-
 def baseline_shim(baseline, directory):
     """An import path like bench/target_path.py's, with the baseline collection instead of the checkout."""
     import ansible
@@ -188,31 +132,12 @@ def installer_rounds(ctx, baseline, reps, log=print):
     return result
 
 
-def summarize(walls, cpus):
-    from stats import median
-
-    med = dict((what, median(values)) for what, values in walls.items())
-    cpu = dict((what, median(values)) for what, values in cpus.items())
-    result = {'runs': walls, 'cpu_runs': cpus, 'ping': med['ping'], 'with': med['with'], 'without': med['without'],
-              'cpu_with': cpu['with'], 'cpu_without': cpu['without']}
-    result['module_cost_with'] = med['with'] - med['ping']
-    result['module_cost_without'] = med['without'] - med['ping']
-    result['extra'] = med['with'] - med['without']
-    result['ratio'] = result['extra'] / result['module_cost_without']
-    # Paired within each round (same load): the difference, then its median.
-    result['extra_paired'] = median([w - o for w, o in zip(walls['with'], walls['without'])])
-    result['extra_cpu'] = cpu['with'] - cpu['without']
-    result['ratio_cpu'] = result['extra_cpu'] / (cpu['without'] - cpu['ping']) if cpu['without'] > cpu['ping'] else None
-    return result
-
-
-def measure(ctx, rounds=15, reps=9, baseline_ref=None, log=print, parts=('cold', 'installer', 'pipeline')):
-    """The part for bench/run.py: ``ctx`` is its Context (mirror, server, playbooks, shim, trash)."""
+def measure(ctx, reps=9, log=print, parts=('installer', 'pipeline')):
+    """The part for bench/run.py: ``ctx`` is its Context; its baselines hold the collection before the manifest."""
     import playbooks
 
-    baseline_ref = baseline_ref or before_manifest()
-    baseline, commit = export_baseline(baseline_ref, os.path.join(ctx.workdir, 'baseline'))
-    result = {'baseline_ref': baseline_ref, 'baseline_commit': commit, 'rounds': rounds}
+    ref, baseline = ctx.baselines[-1]  # run.py (or main) put the collection before the manifest last
+    result = {'baseline_ref': ref}
     if 'installer' in parts:
         result['installer'] = installer_rounds(ctx, baseline, reps, log=log)
     if 'pipeline' in parts:
@@ -221,32 +146,12 @@ def measure(ctx, rounds=15, reps=9, baseline_ref=None, log=print, parts=('cold',
         result['pipeline'] = pipeline(ctx.local_copy, ctx.shim, scratch, reps, playbooks.TARGET_PYTHON)
         log('manifest, pipeline alone: %+.3fs wall, %+.3fs CPU' % (result['pipeline']['extra_wall'],
                                                                    result['pipeline']['extra_cpu']))
-    if 'cold' in parts:
-        result.update(summarize(*cold_rounds(ctx.plays, ctx.pbs_vars, baseline, rounds, ctx.workdir, ctx.trash,
-                                             log=log)))
-        log('manifest: cold %.3fs with, %.3fs without (%+.3fs, %.1f%% of the module cost %.3fs)' % (
-            result['with'], result['without'], result['extra'], 100 * result['ratio'], result['module_cost_without']))
     return result
 
 
 def table(result):
     """The section docs/performance.md carries (bench/report.py renders it from a full run too); only the parts measured."""
     rows = []
-    if 'with' in result:
-        rows += [
-            ('`ansible-playbook`, one `ping` task', '%.3f s' % result['ping'], ''),
-            ('`ansible-playbook`, one `pbs_python` task, cold, **without** the manifest (the collection at `%s`)'
-             % result['baseline_commit'], '%.3f s' % result['without'], '%.2f' % result['cpu_without']),
-            ('`ansible-playbook`, one `pbs_python` task, cold, **with** the manifest (this checkout)',
-             '%.3f s' % result['with'], '%.2f' % result['cpu_with']),
-            ('module cost without the manifest (pbs_python playbook − ping playbook)',
-             '%.3f s' % result['module_cost_without'], ''),
-            ('**the manifest\'s cost** (with − without, medians)', '**%+.3f s**' % result['extra'],
-             '%+.2f' % result['extra_cpu']),
-            ('… paired within each round (same load), median of the differences', '%+.3f s' % result['extra_paired'], ''),
-            ('**ratio: manifest cost / module cost without it**', '**%.1f%%**' % (100 * result['ratio']),
-             '%.1f%%' % (100 * result['ratio_cpu']) if result['ratio_cpu'] is not None else ''),
-        ]
     inst = result.get('installer')
     if inst:
         rows += [
@@ -280,10 +185,9 @@ def main(argv=None):
     parser.add_argument('--archive')
     parser.add_argument('--workdir')
     parser.add_argument('--reps', type=int, default=9, help='pipeline runs per variant')
-    parser.add_argument('--rounds', type=int, default=15, help='interleaved rounds of the cold playbooks')
     parser.add_argument('--baseline-ref', help='git ref of the collection without the manifest (default: the commit '
                         'before plugins/module_utils/_manifest.py was added)')
-    parser.add_argument('--parts', default='cold,installer,pipeline', help='which measurements (comma-separated)')
+    parser.add_argument('--parts', default='installer,pipeline', help='which measurements (comma-separated)')
     parser.add_argument('--json')
     args = parser.parse_args(argv)
     if args.driver:
@@ -297,8 +201,9 @@ def main(argv=None):
     server = mirror.serve('127.0.0.1')
     try:
         ctx = bench_run.Context(workdir, mirror, server)
-        result = measure(ctx, rounds=args.rounds, reps=args.reps, baseline_ref=args.baseline_ref,
-                         log=bench_run.log, parts=args.parts.split(','))
+        ref = args.baseline_ref or before_manifest()
+        ctx.baselines = [(ref, bench_run.baseline_collection(ref, os.path.join(workdir, 'baseline')))]
+        result = measure(ctx, reps=args.reps, log=bench_run.log, parts=args.parts.split(','))
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -207,8 +207,11 @@ def main(argv=None):
         results['archive_mb'] = mirror.size / 1e6
         server = mirror.serve('127.0.0.1')
         ctx = Context(workdir, mirror, server)
+        revisions = list(args.baseline)
+        if 'manifest' not in skip:  # the manifest's cost: the collection just before it, in the same rounds
+            revisions.append(manifest_cost.before_manifest())
         ctx.baselines = [(rev, baseline_collection(rev, os.path.join(workdir, 'baseline%d' % index)))
-                         for index, rev in enumerate(args.baseline)]
+                         for index, rev in enumerate(revisions)]
         log('mirror %s serves %s (%.1f MB)' % (server.url, ASSET, mirror.size / 1e6))
 
         if 'cold' not in skip:
@@ -217,7 +220,7 @@ def main(argv=None):
         sizes = [int(s) for s in args.fleet_sizes.split(',') if s]
         parts = (('memory', lambda: part_memory(ctx, reps=2)), ('profile', lambda: part_profile(ctx, reps=3)),
                  ('phases', lambda: phases.measure(ctx, reps=1 if args.quick else 5, log=log)),
-                 ('manifest', lambda: manifest_cost.measure(ctx, rounds=rounds * 2, log=log)),
+                 ('manifest', lambda: manifest_cost.measure(ctx, log=log)),
                  ('fleet', lambda: fleet_scale.measure(ctx, sizes=sizes, log=log)),
                  ('fleet_noop', lambda: fleet_noop.measure(os.path.join(workdir, 'fleet-noop'), args.fleet_noop_hosts,
                                                            rounds, log=log,
