@@ -83,7 +83,7 @@ def _table(results):
                  cpu=cpu['get_url_unarchive'] - cpu['ping']),
             _row(1, '`tar xzf` of a local copy', cold['tar'], runs['tar'], cpu['tar']),
             _row(1, 'ratio module / uv', cold['module_vs_uv'], unit='', cpu=ratio(cpu['module_cold'] - cpu['ping'], cpu['uv']),
-                 target='≤ %.1f' % TARGETS['module_vs_uv'],
+                 target='≤ %.2f' % TARGETS['module_vs_uv'],
                  verdict=_verdict(cold['module_vs_uv'], TARGETS['module_vs_uv']), bold=True),
             _row(1, 'ratio module / uv within each round (paired: same load)',
                  median(cold['module_vs_uv_rounds']) if cold.get('module_vs_uv_rounds') else None,

@@ -160,6 +160,12 @@ def part_profile(ctx, reps):
     return prof
 
 
+def short_revision(rev):
+    """The abbreviated commit ``rev`` names, for the report."""
+    return subprocess.run(['git', '-C', CHECKOUT, 'rev-parse', '--short', rev], stdout=subprocess.PIPE, check=True,
+                          universal_newlines=True).stdout.strip()
+
+
 def baseline_collection(rev, directory):
     """A collections path holding this repository's collection as of ``rev`` (``git archive``)."""
     tree = os.path.join(directory, 'ansible_collections', 'pbs', 'python')
@@ -210,7 +216,7 @@ def main(argv=None):
         revisions = list(args.baseline)
         if 'manifest' not in skip:  # the manifest's cost: the collection just before it, in the same rounds
             revisions.append(manifest_cost.before_manifest())
-        ctx.baselines = [(rev, baseline_collection(rev, os.path.join(workdir, 'baseline%d' % index)))
+        ctx.baselines = [(short_revision(rev), baseline_collection(rev, os.path.join(workdir, 'baseline%d' % index)))
                          for index, rev in enumerate(revisions)]
         log('mirror %s serves %s (%.1f MB)' % (server.url, ASSET, mirror.size / 1e6))
 
@@ -231,6 +237,8 @@ def main(argv=None):
                 continue
             try:
                 results[name] = measure()
+                if name == 'fleet_noop' and ctx.baselines:
+                    results[name]['baseline'] = ctx.baselines[0][0]  # the revision, not its scratch path
             except Exception as exc:  # pylint: disable=broad-except  # one broken part must not lose the others
                 log('%s failed:\n%s' % (name, traceback.format_exc()))
                 results[name + '_skipped'] = 'failed: %s' % str(exc).strip().splitlines()[0][:300]
