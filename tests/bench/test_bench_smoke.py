@@ -54,7 +54,7 @@ def test_quick_run_writes_a_complete_report(tmp_path):
     stages = re.findall(r'^\| (controller|host) \| .+ \| (\S+) \|$', text, re.M)
     assert len(stages) == 11 and all(re.match(r'^\d+\.\d{3}$', value) for dummy, value in stages), stages
     # --baseline HEAD: the same code measured twice in the same rounds, each row a number.
-    paired = re.findall(r'^\| `HEAD` \| (module cost, cold|no-op playbook)[^|]* \| (\S+) s \| (\S+) s \| (\S+) \| (\S+)',
+    paired = re.findall(r'^\| `[0-9a-f]{7,}` \| (module cost, cold|no-op playbook)[^|]* \| (\S+) s \| (\S+) s \| (\S+) \| (\S+)',
                         text, re.M)
     assert [row[0] for row in paired] == ['module cost, cold', 'no-op playbook'], text[-3000:]
     assert all(float(value) for row in paired for value in row[1:]), paired

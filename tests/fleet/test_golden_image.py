@@ -58,8 +58,8 @@ USER = "image-builder"
 SECRET = "golden-" + secrets.token_hex(12)  # the mirror's password: must end up nowhere in the image
 BASIC = base64.b64encode(f"{USER}:{SECRET}".encode()).decode()
 NEEDLES = (SECRET.encode(), BASIC.encode())
-# Files the module adds to the archive's tree: its receipt and uv's BUILD marker.
-MODULE_FILES = {"PBS_RECEIPT.json", "BUILD"}
+# Files the module adds to the archive's tree: its receipt, the tree's manifest and uv's BUILD marker.
+MODULE_FILES = {"PBS_RECEIPT.json", "PBS_MANIFEST.json", "BUILD"}
 # Install-tree files the module rewrites (build paths pointed at the install: sysconfig data,
 # Makefile, pkg-config): same bytes in every build, and like its own files SOURCE_DATE_EPOCH as mtime.
 REWRITTEN = ("lib/python3.12/_sysconfigdata_", "lib/python3.12/config-3.12-", "lib/pkgconfig/")
@@ -259,7 +259,7 @@ def test_build_leaves_the_root_clean(images, name):
     assert {p: after for p, (before, after) in changes.items() if under(p, LINK_DIR)} == {
         f"{LINK_DIR}/python3.12": ("link", f"{INSTALL_ROOT}/{DIRNAME}/bin/python3.12"),
         f"{LINK_DIR}/python3": ("link", f"{INSTALL_ROOT}/{DIRNAME}/bin/python3.12")}
-    # The install tree is the archive's, plus the receipt and BUILD: no __pycache__ or .pyc the
+    # The install tree is the archive's, plus the receipt, manifest and BUILD: no __pycache__ or .pyc the
     # health check wrote, nothing else the module left.
     members = archive_members(images.archive)
     prefix = f"{INSTALL_ROOT}/{DIRNAME}/"

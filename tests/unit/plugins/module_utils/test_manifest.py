@@ -31,7 +31,8 @@ MEMBERS = [
 ]
 
 
-def extract(path, members=MEMBERS):
+def extract(path, members=None):
+    members = MEMBERS if members is None else members
     os.makedirs(path)
     manifest = {}
     extract_tar_gz(io.BytesIO(tiny_archives.gz(tiny_archives._tar(members))).read, path, manifest=manifest)
