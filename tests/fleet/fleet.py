@@ -662,6 +662,15 @@ def up(state_dir, hosts, no_python=(), base=None) -> dict:
     return state.data
 
 
+def ssh(info: dict, host: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``command`` as root on fleet host ``host`` (its name in fleet.json) over real SSH; never raises on rc."""
+    h = next(x for x in info["hosts"] if x["name"] == host)
+    cmd = ["ssh", "-i", info["key"], "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+           "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", "-o", "ControlMaster=no", f"root@{h['address']}", command]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+
+
 def _kill(procs: list[dict]) -> list[int]:
     """SIGTERM, then SIGKILL, the recorded processes that are still the ones we started."""
     live = [p for p in procs if p.get("pid") and pid_alive(p["pid"], p.get("starttime"))]

@@ -113,13 +113,9 @@ def pull_fleet(tmp_path_factory, mirror_root):
 
 def pull(info: dict, name: str) -> subprocess.CompletedProcess:
     """What the host's timer runs: ansible-pull of the site repository, as root, on the host itself."""
-    host = next(h for h in info["hosts"] if h["name"] == name)
     command = ("LC_ALL=C.UTF-8 PYTHONPATH=/opt/ansible /opt/ansible/bin/ansible-pull -U file:///srv/site.git "
                "-d /var/lib/pbs-site local.yml")
-    return subprocess.run(
-        ["ssh", "-i", info["key"], "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
-         "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{host['address']}", command],
-        capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, check=False)
+    return fleet.ssh(info, name, command, timeout=600)
 
 
 def recap(output: str, name: str) -> dict:

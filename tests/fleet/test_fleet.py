@@ -46,11 +46,7 @@ def alive(pid: int) -> bool:
 
 
 def ssh(info: dict, host: str, command: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    h = next(x for x in info["hosts"] if x["name"] == host)
-    cmd = ["ssh", "-i", info["key"], "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-           "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", f"root@{h['address']}", command]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+    return fleet.ssh(info, host, command, timeout)
 
 
 def addr(info: dict, host: str) -> str:

@@ -159,11 +159,7 @@ class World:
         return self.play([{"hosts": ":".join(hosts), "gather_facts": False, "tasks": tasks}])
 
     def ssh(self, host: str, command: str) -> subprocess.CompletedProcess:
-        h = next(x for x in self.info["hosts"] if x["name"] == host)
-        cmd = ["ssh", "-i", self.info["key"], "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-               "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", f"root@{h['address']}", command]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+        return fleet.ssh(self.info, host, command)
 
     def listing(self, host):
         """Everything in the install root, hidden files (the lock, any staging) included."""

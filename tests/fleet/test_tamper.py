@@ -16,7 +16,6 @@ import csv
 import json
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -87,12 +86,7 @@ class World:
         return rows, table
 
     def ssh(self, short: str, command: str) -> str:
-        h = next(x for x in self.info["hosts"] if x["name"] == NAME[short])
-        cmd = ["ssh", "-i", self.info["key"], "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-               "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", "-o", "ControlMaster=no",
-               f"root@{h['address']}", command]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+        proc = fleet.ssh(self.info, NAME[short], command)
         assert proc.returncode == 0, f"{short}: {command}: {proc.stderr}"
         return proc.stdout
 
