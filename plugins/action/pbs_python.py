@@ -21,7 +21,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC
+from ansible_collections.pbs.python.plugins.module_utils._url_options import URL_ARGUMENT_SPEC
 from ansible_collections.pbs.python.plugins.module_utils._pin import CONTROLLER_OPTIONS, OPTIONS, RULES, check_request
 
 MODULE = 'pbs.python.pbs_python'

@@ -27,7 +27,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.pbs.python.plugins.module_utils._archive import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS
 from ansible_collections.pbs.python.plugins.module_utils._install_root import RECEIPT
 from ansible_collections.pbs.python.plugins.module_utils._naming import check_target, interpreter_name, parse_version
-from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC
+from ansible_collections.pbs.python.plugins.module_utils._url_options import URL_ARGUMENT_SPEC
 from ansible_collections.pbs.python.plugins.module_utils._pin import DEFAULT_VARIANT, OPTIONS
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
 from ansible_collections.pbs.python.plugins.plugin_utils._delivery import DeliveryError, fetch_for_target

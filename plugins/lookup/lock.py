@@ -67,7 +67,7 @@ _raw:
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC
+from ansible_collections.pbs.python.plugins.module_utils._url_options import URL_ARGUMENT_SPEC
 from ansible_collections.pbs.python.plugins.module_utils._naming import sums_url
 from ansible_collections.pbs.python.plugins.module_utils._pin import InstallError, Pin, normalize_pin
 from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums

@@ -16,7 +16,6 @@ __metaclass__ = type
 
 import random
 import time
-from email.utils import parsedate_tz, mktime_tz
 from urllib.parse import unquote, unquote_plus, urljoin, urlsplit, urlunsplit
 
 SCHEMES = ('https', 'http', 'file')
@@ -31,6 +30,20 @@ DEFAULT_PORTS = {'http': 80, 'https': 443}
 
 class PolicyError(ValueError):
     """A URL or a redirect these rules refuse; the message names the fix."""
+
+
+class FetchError(Exception):
+    """A failed request; ``transient`` means the same URL may succeed if asked again.
+
+    Defined with the rules that decide what is transient, so code that only handles the error (the
+    installer) does not load the transport."""
+
+    def __init__(self, url, reason, status=None, transient=False, retry_after=None):
+        self.url = redact_url(url)
+        self.status = status
+        self.transient = transient
+        self.retry_after = retry_after
+        super(FetchError, self).__init__('%s: %s' % (self.url, reason))
 
 
 # -- URLs and what of them may be shown ---------------------------------------------------------
@@ -150,6 +163,8 @@ def retry_after_seconds(value, now=None):
         return max(0.0, float(value))
     except ValueError:
         pass
+    from email.utils import parsedate_tz, mktime_tz  # only here: email's modules cost a no-op run ~4 ms
+
     parsed = parsedate_tz(value)
     if parsed is None:
         return None

@@ -29,44 +29,15 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.pbs.python.plugins.module_utils._download_policy import (
-    MAX_DOWNLOAD, PolicyError, SpeedFloor, backoff, check_scheme, check_timeout, is_transient_status, may_send_secrets, next_hop,
-    range_header, redact_url, resume_action, retry_after_seconds, split_credentials, url_secrets,
+    MAX_DOWNLOAD, FetchError, PolicyError, SpeedFloor, backoff, check_scheme, is_transient_status, may_send_secrets, next_hop,
+    range_header, redact_url, resume_action, retry_after_seconds, split_credentials,
 )
 from ansible_collections.pbs.python.plugins.module_utils._files import sha256_file
 
 CHUNK = 1 << 20
 TEXT_LIMIT = 4 << 20  # a SHA256SUMS of every asset of a PBS release is ~200 KB
 _TLS_CONTEXTS = {}  # TLS settings -> the context this run's requests share (see Fetcher._shared_tls_context)
-
-# The URL options of every downloading module, documented once in doc_fragments/_url.py.
-URL_ARGUMENT_SPEC = dict(
-    retries=dict(type='int', default=3),
-    timeout=dict(type='int', default=30),
-    headers=dict(type='dict', no_log=True),  # Authorization: Bearer ... must not reach logs or results
-    validate_certs=dict(type='bool', default=True),
-    ca_path=dict(type='path'),
-    client_cert=dict(type='path'),
-    client_key=dict(type='path', no_log=True),
-    url_username=dict(type='str'),
-    url_password=dict(type='str', no_log=True),
-    force_basic_auth=dict(type='bool', default=False),
-    use_proxy=dict(type='bool', default=True),
-    use_netrc=dict(type='bool', default=True),
-)
-
-
-class FetchError(Exception):
-    """A failed request; ``transient`` means the same URL may succeed if asked again."""
-
-    def __init__(self, url, reason, status=None, transient=False, retry_after=None):
-        self.url = redact_url(url)
-        self.status = status
-        self.transient = transient
-        self.retry_after = retry_after
-        super(FetchError, self).__init__('%s: %s' % (self.url, reason))
 
 
 def classify(url, exc):
@@ -417,46 +388,3 @@ class Fetcher(object):
             raise failures[0]
         raise FetchError(', '.join(f.url for f in failures), 'every mirror failed: ' + '; '.join(
             str(f) for f in failures), status=failures[-1].status, transient=any(f.transient for f in failures))
-
-
-class UrlModule(AnsibleModule):
-    """An AnsibleModule that masks credentials written inside URL options in everything it returns.
-
-    ``no_log`` covers url_password, but not ``https://user:token@mirror/`` or ``?token=``; the secrets are added
-    before the invocation is logged (syslog) and
-    when the result is formatted, so even an argument error (raised before any module code runs)
-    cannot echo them back through ``invocation``.
-    """
-
-    URL_OPTIONS = ('mirror', 'upstream', 'url')
-
-    def _mask_url_secrets(self):
-        for name in self.URL_OPTIONS:
-            value = (self.params or {}).get(name)
-            for url in (value if isinstance(value, list) else [value]):
-                if isinstance(url, str):
-                    self.no_log_values.update(url_secrets(url))
-
-    def _log_invocation(self):
-        self._mask_url_secrets()  # the "Invoked with" line to syslog/journald comes before any result
-        super(UrlModule, self)._log_invocation()
-
-    def _return_formatted(self, kwargs):
-        self._mask_url_secrets()
-        super(UrlModule, self)._return_formatted(kwargs)
-
-
-def check_url_params(module, what):
-    """Validate the shared URL options before any request; ``what`` names the servers ("mirror", "upstream")."""
-    params = module.params
-    try:
-        check_timeout(params['timeout'], params['retries'])
-        for name in UrlModule.URL_OPTIONS:
-            value = params.get(name)
-            for url in (value if isinstance(value, list) else [value] if value else []):
-                check_scheme(url, name)
-    except PolicyError as exc:
-        module.fail_json(msg=str(exc))
-    if not params['validate_certs']:
-        module.warn('validate_certs is false: the %s\'s identity is not verified (the sha256 check still '
-                    'protects every archive)' % what)

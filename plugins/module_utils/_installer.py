@@ -19,9 +19,7 @@ import time
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ansible_collections.pbs.python.plugins.module_utils import _install_root as root_fs
-from ansible_collections.pbs.python.plugins.module_utils import _manifest
-from ansible_collections.pbs.python.plugins.module_utils._archive import ArchiveError, extract_tar_gz
-from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError
+from ansible_collections.pbs.python.plugins.module_utils._download_policy import FetchError, redact_url
 from ansible_collections.pbs.python.plugins.module_utils._files import source_date_epoch
 from ansible_collections.pbs.python.plugins.module_utils._naming import (
     asset_url, check_build, install_dir_name, interpreter_name, is_prefix, minor_of, parse_asset_name,
@@ -31,7 +29,6 @@ from ansible_collections.pbs.python.plugins.module_utils._pin import (
     ChecksumMismatch, InstallError, default_interpreter, interpreters, pin_matches,
 )
 from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
-from ansible_collections.pbs.python.plugins.module_utils._download_policy import redact_url
 
 
 def _what_to_do(error, build):
@@ -235,6 +232,8 @@ class Installer(object):
     def _repaired(self, path):
         """What a repair found in ``path``'s tree: the paths of each kind of drift, relative to it."""
         drift = self.tampered[path]
+        from ansible_collections.pbs.python.plugins.module_utils import _manifest
+
         return dict((kind, drift[kind]) for kind in _manifest.DRIFT_KINDS + ('error',))
 
     def _pending(self, current, req):
@@ -270,6 +269,8 @@ class Installer(object):
             if not root_fs.interpreter_runs(path, receipt, self.run)[0]:
                 continue
             if req.repair:
+                from ansible_collections.pbs.python.plugins.module_utils import _manifest  # only here and where a tree is written: a no-op never loads it
+
                 dummy, drift = _manifest.verify(path, receipt, content=req.verify)
                 if _manifest.tampered(drift):
                     self.tampered[path] = drift
@@ -446,6 +447,8 @@ class Installer(object):
 
     def _fetch_into(self, staging, url, sha256):
         """Download, verify and extract into ``staging``; the manifest of the tree written (path -> entry)."""
+        from ansible_collections.pbs.python.plugins.module_utils._archive import ArchiveError, extract_tar_gz  # loaded by downloads only
+
         manifest = {}
         response = self.fetcher.open(url)
         try:
@@ -470,6 +473,8 @@ class Installer(object):
         if not os.path.exists(os.path.join(staging, 'bin', interpreter)):
             raise InstallError('the archive has no bin/%s: it is not a PBS install_only archive of '
                                'Python %s' % (interpreter, minor_of(receipt['version'])))
+        from ansible_collections.pbs.python.plugins.module_utils import _manifest
+
         changed = self._relocate(staging, final, receipt)
         root_fs.ensure_python_link(staging, interpreter)
         touched = [os.path.relpath(path, staging).replace(os.sep, '/') for path in changed] + ['bin/python'] + [

@@ -18,8 +18,8 @@ import json
 import os
 import re
 
-from ansible_collections.pbs.python.plugins.module_utils._download_policy import redact_url
-from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher, FetchError
+from ansible_collections.pbs.python.plugins.module_utils._download_policy import FetchError, redact_url
+from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher
 from ansible_collections.pbs.python.plugins.module_utils._files import make_dirs, sha256_file, write_atomic
 from ansible_collections.pbs.python.plugins.module_utils._install_root import Lock
 from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, asset_url, check_build, parse_asset_name

@@ -159,7 +159,8 @@ failures:
   elements: dict
 '''
 
-from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, FetchError, UrlModule, check_url_params
+from ansible_collections.pbs.python.plugins.module_utils._download_policy import FetchError
+from ansible_collections.pbs.python.plugins.module_utils._url_options import URL_ARGUMENT_SPEC, UrlModule, check_url_params
 from ansible_collections.pbs.python.plugins.module_utils._mirror import Mirror, MirrorError
 from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM
 

@@ -391,7 +391,6 @@ default_interpreter:
   type: str
 '''
 
-from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, Fetcher, UrlModule, check_url_params
 from ansible_collections.pbs.python.plugins.module_utils._host import interpreter_runner, sysctl_reader
 from ansible_collections.pbs.python.plugins.module_utils._install_root import absolute_path
 from ansible_collections.pbs.python.plugins.module_utils._installer import Installer
@@ -399,6 +398,7 @@ from ansible_collections.pbs.python.plugins.module_utils._pin import (
     DEFAULT_INSTALL_ROOT, DEFAULT_X86_64_LEVEL, OPTIONS, PIN_KEYS, RULES, InstallError, Pin, check_request,
 )
 from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
+from ansible_collections.pbs.python.plugins.module_utils._url_options import URL_ARGUMENT_SPEC, FetcherOnDemand, UrlModule, check_url_params
 
 ARGUMENT_SPEC = dict(OPTIONS, **URL_ARGUMENT_SPEC)
 
@@ -424,7 +424,7 @@ def main():
             target = params['target'] or detect_target(params['x86_64_level'], sysctl=sysctl_reader(module))
         installer = Installer(
             root=root, target=target, link_dir=link_dir,
-            fetcher=Fetcher(params, timeout=params['timeout'], retries=params['retries']),
+            fetcher=FetcherOnDemand(params),
             check_mode=module.check_mode, run=interpreter_runner(module), take_over_links=params['take_over_links'])
         if params['pins'] is not None:
             pins = []

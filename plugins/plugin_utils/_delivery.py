@@ -20,10 +20,11 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.pbs.python.plugins.module_utils._download_policy import (
     PolicyError, check_scheme, check_timeout, redact_url,
 )
-from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC, Fetcher
+from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher
 from ansible_collections.pbs.python.plugins.module_utils._naming import UPSTREAM, asset_url, sums_url
 from ansible_collections.pbs.python.plugins.module_utils._pin import DEFAULT_CACHE_DIR as DEFAULT_CACHE, InstallError, Pin
 from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums
+from ansible_collections.pbs.python.plugins.module_utils._url_options import URL_ARGUMENT_SPEC
 from ansible_collections.pbs.python.plugins.plugin_utils._download_cache import CacheError, DownloadCache
 
 

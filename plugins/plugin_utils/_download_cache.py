@@ -19,8 +19,7 @@ import hashlib
 import os
 import time
 
-from ansible_collections.pbs.python.plugins.module_utils._download_policy import redact_url
-from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError
+from ansible_collections.pbs.python.plugins.module_utils._download_policy import FetchError, redact_url
 from ansible_collections.pbs.python.plugins.module_utils._files import make_dirs, write_atomic
 from ansible_collections.pbs.python.plugins.module_utils._install_root import Lock
 from ansible_collections.pbs.python.plugins.module_utils._release import parse_sha256sums

@@ -57,7 +57,7 @@ def test_other_entry_points_document_the_main_entry_point_options_unchanged():
 
 
 def test_the_role_exposes_every_url_option_of_the_module_with_its_default():
-    from ansible_collections.pbs.python.plugins.module_utils._fetch import URL_ARGUMENT_SPEC
+    from ansible_collections.pbs.python.plugins.module_utils._url_options import URL_ARGUMENT_SPEC
 
     defaults = _yaml(ROLE, 'defaults', 'main.yml')
     mapping = _yaml(ROLE, 'vars', 'main.yml')['__pbs_python_module_defaults']

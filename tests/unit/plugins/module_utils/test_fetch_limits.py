@@ -16,7 +16,9 @@ import pytest
 from ansible.module_utils import basic
 
 from ansible_collections.pbs.python.plugins.module_utils import _fetch
-from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher, FetchError, UrlModule
+from ansible_collections.pbs.python.plugins.module_utils._download_policy import FetchError
+from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher
+from ansible_collections.pbs.python.plugins.module_utils._url_options import UrlModule
 
 
 @contextlib.contextmanager

@@ -13,7 +13,8 @@ import inspect
 import pytest
 from ansible.module_utils import urls
 
-from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher, FetchError
+from ansible_collections.pbs.python.plugins.module_utils._download_policy import FetchError
+from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher
 from fault_mirror import FaultMirror, make_test_ca, server_tls_context
 
 SHARES = 'context' in inspect.signature(urls.Request.open).parameters  # ansible-core 2.18 and later

@@ -19,7 +19,8 @@ import subprocess
 import pytest
 
 from ansible_collections.pbs.python.plugins.module_utils import _manifest
-from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError, Fetcher
+from ansible_collections.pbs.python.plugins.module_utils._download_policy import FetchError
+from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher
 from ansible_collections.pbs.python.plugins.module_utils._installer import Installer
 from ansible_collections.pbs.python.plugins.module_utils._naming import asset_url, sums_url
 from ansible_collections.pbs.python.plugins.module_utils._pin import ChecksumMismatch, InstallError, Pin

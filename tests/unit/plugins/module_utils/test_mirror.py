@@ -21,7 +21,7 @@ import pytest
 from urllib.parse import unquote, urlsplit
 
 from ansible_collections.pbs.python.plugins.module_utils import _mirror
-from ansible_collections.pbs.python.plugins.module_utils._fetch import FetchError
+from ansible_collections.pbs.python.plugins.module_utils._download_policy import FetchError
 from ansible_collections.pbs.python.plugins.module_utils._mirror import (
     ChecksumMismatch, Mirror, MirrorError, check_assets, uv_downloads, uv_entry, uv_platform,
 )
