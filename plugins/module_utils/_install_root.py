@@ -37,6 +37,7 @@ STAGING_PREFIX = '.staging-'
 TRASH_PREFIX = '.trash-'
 REMOVED_PREFIX = '.removed-'  # an install being deleted by state=absent: never restored
 MAX_RECEIPT = 1 << 20  # a receipt is a few hundred bytes; anything huge is not one of ours
+STARTED_FROM = 'started_from'  # receipt key: start_files() when the interpreter last ran
 RECEIPT_FIELDS = ('version', 'build', 'target', 'variant', 'freethreaded', 'sha256', 'url')
 VERSION_PROBE = ("import sys; v = sys.version_info; print('%d.%d.%d%s' % (v[0], v[1], v[2], "
                  "{'alpha': 'a', 'beta': 'b', 'candidate': 'rc'}.get(v[3], '') + (str(v[4]) if v[3] != 'final' else '')))")
@@ -189,6 +190,40 @@ def set_externally_managed(install_dir, receipt, wanted):
     write_atomic(path, '[externally-managed]\nError=This Python is shared by the host and managed by Ansible '
                        '(pbs.python): install packages into a virtual environment instead:\n  %s -m venv DIR\n'
                        % python)
+
+
+def start_files(install_dir, receipt):
+    """{relative path: [size, mode, mtime]} of the native code the interpreter starts from: its binary
+    and the shared libpython in lib/ (regular files; links to them are not what runs)."""
+    lib = os.path.join(install_dir, 'lib')
+    names = [os.path.join('bin', interpreter_name(receipt['version'], receipt['freethreaded']))] + sorted(
+        os.path.join('lib', name) for name in (os.listdir(lib) if os.path.isdir(lib) else [])
+        if name.startswith('libpython') and ('.so' in name or name.endswith('.dylib')))
+    found = {}
+    for rel in names:
+        info = os.lstat(os.path.join(install_dir, rel))
+        if stat.S_ISREG(info.st_mode):
+            found[rel.replace(os.sep, '/')] = [info.st_size, stat.S_IMODE(info.st_mode), int(info.st_mtime)]
+    return found
+
+
+def interpreter_works(install_dir, receipt, run):
+    """(works, why) as ``interpreter_runs``, without starting the interpreter when the files it starts
+    from are, by size, mode and mtime, those it last ran from (the receipt's ``started_from``).
+
+    Starting an interpreter costs about 20 ms of CPU per pin, which a daily no-op run over a fleet pays
+    on every host; the record proves the same for the damage the probe is for (a deleted, truncated or
+    replaced binary). A change that keeps size and mtime, or one elsewhere in the tree, is the manifest's
+    to find (``verify``, ``repair``); an install without the record (made by an older release) is probed.
+    """
+    recorded = receipt.get(STARTED_FROM)
+    if recorded and os.access(interpreter_path(install_dir, receipt), os.X_OK):
+        try:
+            if start_files(install_dir, receipt) == recorded:
+                return True, ''
+        except OSError:
+            pass  # gone or unreadable: the probe says why
+    return interpreter_runs(install_dir, receipt, run)
 
 
 def interpreter_runs(install_dir, receipt, run):

@@ -215,6 +215,7 @@ class Installer(object):
                 before = self._describe(*current)
                 if not current[1].get('relocated'):  # installed by a release that did not relocate
                     self._relocate(current[0], current[0], current[1])
+                    current[1][root_fs.STARTED_FROM] = root_fs.start_files(*current)  # it has just been probed
                     root_fs.write_markers(*current)
                     relocated = True
             else:
@@ -266,7 +267,8 @@ class Installer(object):
         for path, receipt in self._matching(req.version, req.build, req.variant, req.freethreaded):
             if req.pinned_digest(receipt['version'], self.target) not in (None, receipt['sha256']):
                 continue  # installed from other bytes than the pin names: replace it
-            if not root_fs.interpreter_runs(path, receipt, self.run)[0]:
+            probe = root_fs.interpreter_runs if req.verify else root_fs.interpreter_works
+            if not probe(path, receipt, self.run)[0]:
                 continue
             if req.repair:
                 from ansible_collections.pbs.python.plugins.module_utils import _manifest  # only here and where a tree is written: a no-op never loads it
@@ -481,11 +483,12 @@ class Installer(object):
             rel for rel in manifest if '/__pycache__/_sysconfigdata_' in rel]  # relocate drops their stale .pyc
         _manifest.refresh(manifest, staging, touched)
         receipt['tree_digest'] = _manifest.write(staging, manifest)
-        root_fs.write_markers(staging, receipt)
         works, why = root_fs.interpreter_runs(staging, receipt, self.run)
         if not works:
             raise InstallError('the downloaded interpreter does not run on this host (%s); is target %s '
                                'right for it?' % (why, receipt['target']))
+        receipt[root_fs.STARTED_FROM] = root_fs.start_files(staging, receipt)
+        root_fs.write_markers(staging, receipt)
 
     # -- absent --------------------------------------------------------------------------------
 

@@ -405,3 +405,68 @@ def test_repair_leaves_an_install_without_a_manifest_alone(host):
     tamper(path)
     idle = upstream()
     assert present(host, idle, repair=True)['changed'] is False and idle.calls == []
+
+
+class CountingRun(object):
+    """The probe runner, counting the interpreters it starts."""
+
+    def __init__(self):
+        self.started = []
+
+    def __call__(self, argv):
+        self.started.append(argv[0])
+        return run(argv)
+
+
+def present_counting(host, fetcher, **pin):
+    root, link_dir = host
+    counting = CountingRun()
+    request = Pin(pin.pop('version', '3.12.14'), BUILD, mirrors=[M1], **pin)
+    request.check(TARGET)
+    result = Installer(root=root, target=TARGET, link_dir=link_dir, fetcher=fetcher, check_mode=False,
+                       run=counting).present(request)
+    return result, counting.started
+
+
+def test_a_no_op_starts_no_interpreter_when_the_files_it_starts_from_are_as_when_it_last_ran(host):
+    result, started = present_counting(host, upstream())
+    assert len(started) == 1  # the install probes the staged interpreter once
+    receipt = receipt_of(result['path'])
+    assert receipt['started_from'] == {'bin/python3.12': [os.path.getsize(result['python']), 0o755,
+                                                          int(os.path.getmtime(result['python']))]}
+    idle = upstream()
+    again, started = present_counting(host, idle)
+    assert again['changed'] is False and started == [] and idle.calls == []
+
+
+def test_verify_starts_the_interpreter_even_when_the_record_holds(host):
+    present(host, upstream())
+    idle = upstream()
+    result, started = present_counting(host, idle, verify=True)
+    assert result['changed'] is False and started == [result['python']] and idle.calls == []
+
+
+def test_an_interpreter_whose_binary_changed_is_started_again_and_replaced_when_broken(host):
+    path = present(host, upstream())['path']
+    python = os.path.join(path, 'bin', 'python3.12')
+    os.utime(python, (1, 1))  # same bytes, another mtime: probed, still works, nothing else happens
+    idle = upstream()
+    result, started = present_counting(host, idle)
+    assert result['changed'] is False and started == [python] and idle.calls == []
+    with open(python, 'w') as handle:
+        handle.write('#!/bin/sh\nexit 1\n')  # broken: the probe fails, the pinned bytes come back
+    fresh = upstream()
+    result, started = present_counting(host, fresh)
+    assert result['changed'] is True and len(fresh.calls) == 2 and started[0] == python
+    assert receipt_of(path)['started_from']['bin/python3.12'][0] == os.path.getsize(python)
+
+
+def test_an_install_without_the_record_is_probed_as_before(host):
+    path = present(host, upstream())['path']
+    receipt = receipt_of(path)
+    del receipt['started_from']  # as a release before the record wrote it
+    with open(os.path.join(path, 'PBS_RECEIPT.json'), 'w') as handle:
+        json.dump(receipt, handle)
+    idle = upstream()
+    result, started = present_counting(host, idle)
+    assert result['changed'] is False and len(started) == 1 and idle.calls == []
