@@ -103,13 +103,16 @@ def _rewrite(path, patch, *args):
 
 
 def relocate(tree, prefix):
-    """Patch the tree at ``tree`` for its home ``prefix`` (absolute); returns the files changed.
+    """Patch the tree at ``tree`` for its home ``prefix`` (absolute); returns ``(rewritten, removed)``,
+    the paths of the files it rewrote and of the stale bytecode it deleted.
 
-    Only regular files that really lie inside the tree are touched, whatever made it (the module's
-    extractor refuses links that leave it; a shell ``tar`` in bootstrap does not).
+    Both are reported so that a caller keeping a record of the tree (the installer's manifest) can
+    refresh exactly those paths instead of guessing them. Only regular files that really lie inside
+    the tree are rewritten, whatever made it (the module's extractor refuses links that leave it; a
+    shell ``tar`` in bootstrap does not).
     """
     inside = os.path.realpath(tree) + os.sep
-    changed = []
+    rewritten, removed = [], []
 
     def files(*pattern):
         for path in sorted(glob.glob(os.path.join(glob.escape(tree), *pattern))):
@@ -120,15 +123,16 @@ def relocate(tree, prefix):
         for path in files('lib', 'python3*', '_sysconfigdata_*.py'):
             try:
                 if _rewrite(path, patch_sysconfigdata, prefix):
-                    changed.append(path)
+                    rewritten.append(path)
             except BuildPrefixError as exc:
                 raise BuildPrefixError('%s: %s' % (os.path.relpath(path, tree), exc))
             stem = glob.escape(os.path.basename(path)[:-len('.py')])
             for stale in glob.glob(os.path.join(glob.escape(os.path.dirname(path)), '__pycache__', stem + '.*.pyc')):
                 os.unlink(stale)  # from the unpatched source; an unchecked-hash .pyc would even win over it
+                removed.append(stale)
         for path in files('lib', 'pkgconfig', '*.pc'):
             if _rewrite(path, patch_pkgconfig):
-                changed.append(path)
+                rewritten.append(path)
     except (IOError, OSError) as exc:
         raise BuildPrefixError('cannot rewrite its build paths (%s)' % exc)
-    return changed
+    return rewritten, removed

@@ -246,17 +246,17 @@ class Installer(object):
     @staticmethod
     def _relocate(tree, home, receipt):
         """Point the build paths of ``tree`` at ``home`` and record it in the receipt (written by the caller);
-        the files rewritten."""
+        the paths it rewrote or removed, for the caller's manifest."""
         # Imported here: only a new install or an old one needs it (ast and friends stay out of no-op runs).
         from ansible_collections.pbs.python.plugins.module_utils import _build_prefix
 
         try:
-            changed = _build_prefix.relocate(tree, os.path.abspath(home))
+            rewritten, removed = _build_prefix.relocate(tree, os.path.abspath(home))
         except _build_prefix.BuildPrefixError as exc:
             raise InstallError('cannot point the build paths (sysconfig data, pkg-config) of %s at %s: %s. Is it '
                                'the PBS build pinned? Check the pin or url' % (home, os.path.abspath(home), exc))
         receipt['relocated'] = True
-        return changed
+        return rewritten + removed
 
     def _healthy_install(self, req):
         """The install that satisfies the pin as it is, or None. With ``req.repair`` a tree that differs
@@ -479,8 +479,7 @@ class Installer(object):
 
         changed = self._relocate(staging, final, receipt)
         root_fs.ensure_python_link(staging, interpreter)
-        touched = [os.path.relpath(path, staging).replace(os.sep, '/') for path in changed] + ['bin/python'] + [
-            rel for rel in manifest if '/__pycache__/_sysconfigdata_' in rel]  # relocate drops their stale .pyc
+        touched = [os.path.relpath(path, staging).replace(os.sep, '/') for path in changed] + ['bin/python']
         _manifest.refresh(manifest, staging, touched)
         receipt['tree_digest'] = _manifest.write(staging, manifest)
         works, why = root_fs.interpreter_runs(staging, receipt, self.run)

@@ -62,6 +62,8 @@ SSH_COMMON_ARGS = (
     "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
     "-o IdentitiesOnly=yes -o LogLevel=ERROR"
 )
+# What up runs on this machine; the fleet tests skip where one is missing (fleet_kit.needs).
+UP_COMMANDS = ("debootstrap", "ssh-keygen", "ip", "unshare", "chroot", "mount")
 SSHD_READY_TIMEOUT = 120.0  # generous: a loaded 2-core CI machine can take long to fork sshd
 
 HOST_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
@@ -618,7 +620,7 @@ def up(state_dir, hosts, no_python=(), base=None) -> dict:
         if re.search(r"[\s,:]", str(base)) or not (base / "usr/sbin/sshd").exists():
             raise FleetError(f"base must be a root filesystem with sshd, its path without whitespace, ',' "
                              f"or ':' (overlay options): {base}")
-    for tool in ("debootstrap", "ssh-keygen", "ip", "unshare", "chroot", "mount"):
+    for tool in UP_COMMANDS:
         if shutil.which(tool) is None:
             raise FleetError(f"{tool} not found (apt-get install openssh-client debootstrap iproute2)")
     state_dir.mkdir(parents=True, exist_ok=True)

@@ -25,13 +25,9 @@ import pytest
 import yaml
 
 import fleet
+import fleet_kit
 
-pytestmark = [
-    pytest.mark.fleet,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the fleet needs root"),
-    pytest.mark.skipif(any(shutil.which(t) is None for t in ("ssh", "debootstrap", "git", "patchelf")),
-                       reason="needs openssh-client, debootstrap, git, patchelf"),
-]
+pytestmark = fleet_kit.needs("git", "patchelf")
 
 TAG = f"p{os.getpid() % 100000}"
 HOSTS = [f"{TAG}-h{i}" for i in range(2)]

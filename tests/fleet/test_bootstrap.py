@@ -3,23 +3,19 @@ temporary copy, which runs the module), then runs ordinary modules on it; a host
 
 import gzip
 import os
-import shutil
 import tarfile
 
 import pytest
 import yaml
 
 import fleet
+import fleet_kit
 import pbs_fixtures
 import tiny_archives
 from playbook import run_playbook
 from reliability_kit import tree
 
-pytestmark = [
-    pytest.mark.fleet,
-    pytest.mark.skipif(os.geteuid() != 0, reason='the fleet needs root'),
-    pytest.mark.skipif(shutil.which('debootstrap') is None, reason='needs debootstrap'),
-]
+pytestmark = fleet_kit.needs()
 
 TAG = 'b%d' % (os.getpid() % 100000)
 HOST = '%s-bare' % TAG

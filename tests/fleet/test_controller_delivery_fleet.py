@@ -1,19 +1,15 @@
 """delivery: controller on a real fleet whose hosts have no route to the mirror at all."""
 
 import os
-import shutil
 
 import pytest
 import yaml
 
 import fleet
+import fleet_kit
 from playbook import run_playbook
 
-pytestmark = [
-    pytest.mark.fleet,
-    pytest.mark.skipif(os.geteuid() != 0, reason='the fleet needs root'),
-    pytest.mark.skipif(shutil.which('debootstrap') is None, reason='needs debootstrap'),
-]
+pytestmark = fleet_kit.needs()
 
 TAG = 'c%d' % (os.getpid() % 100000)
 HOSTS = ['%s-h%d' % (TAG, i) for i in range(4)]

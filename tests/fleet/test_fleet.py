@@ -4,7 +4,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -12,15 +11,9 @@ from pathlib import Path
 import pytest
 
 import fleet
+import fleet_kit
 
-pytestmark = [
-    pytest.mark.fleet,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the fleet needs root"),
-    pytest.mark.skipif(
-        any(shutil.which(t) is None for t in ("ssh", "ssh-keygen", "ip", "unshare", "debootstrap")),
-        reason="needs openssh-client, openssh-server, iproute2, debootstrap",
-    ),
-]
+pytestmark = fleet_kit.needs()
 
 TAG = f"t{os.getpid() % 100000}"  # netns names are machine-wide: keep concurrent runs apart
 PY, NOPY = f"{TAG}-py", f"{TAG}-nopy"

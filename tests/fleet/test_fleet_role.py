@@ -16,31 +16,20 @@ group). The tests run in file order and each leaves the fleet converged for the 
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
-import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 import fleet
+import fleet_kit
 import pbs_fixtures
-import serve_mirror
-from mirror_server import MirrorServer
-from playbook import run_playbook
+from fleet_kit import INSTALL_TASK, ROLE_PLAY
 
-pytestmark = [
-    pytest.mark.fleet,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the fleet needs root"),
-    pytest.mark.skipif(
-        any(shutil.which(t) is None for t in ("ssh", "ssh-keygen", "ip", "unshare", "debootstrap", "patchelf")),
-        reason="needs openssh-client, openssh-server, iproute2, debootstrap, patchelf",
-    ),
-]
+pytestmark = fleet_kit.needs("patchelf")
 
 TAG = f"r{os.getpid() % 100000}"  # netns names are machine-wide: keep concurrent runs apart
 HOSTS = {"a1": ["py312"], "a2": ["py312"], "b1": ["py313"], "b2": ["py313"], "u1": ["py312", "py310"]}
@@ -56,11 +45,6 @@ PY313 = [{"version": "3.13.0", "build": "20241016", "default": True},
 PY313_NEW = [dict(PY313[0], build="20241017"), PY313[1]]  # a newer (synthetic) build of 3.13.0
 PY310 = [{"version": "3.10.13", "build": "20240224", "variant": "install_only"}]
 GROUP_PINS = {"py312": PY312, "py313": PY313, "py310": PY310}
-
-# Fewer SSH round trips per task; the molecule scenario covers the default (no pipelining).
-PLAYBOOK_ENV = {"ANSIBLE_PIPELINING": "True", "ANSIBLE_FORKS": str(len(HOSTS))}
-ROLE_PLAY = [{"name": "Converge", "hosts": "all", "gather_facts": False, "roles": ["pbs.python.pbs_python"]}]
-INSTALL_TASK = "pbs.python.pbs_python : Install the pinned builds"
 
 
 def variant(pin):
@@ -83,19 +67,11 @@ def minor(pin):
     return ".".join(pin["version"].split(".")[:2])
 
 
-class World:
+class World(fleet_kit.World):
     """The fleet, the mirror, the inventory, and helpers to act on them."""
 
     def __init__(self, base: Path):
-        self.base = base
-        self.state = base / "fleet"
-        self.inventory = base / "inventory"
-        self.work = base / "work"
-        self.info: dict = {}
-        self.mirror: MirrorServer | None = None
-        self.sums: dict = {}
-        self.csv: dict = {}
-        self.failures_before = 0
+        super().__init__(base, SHORT)
         self.group_pins = dict(GROUP_PINS)
 
     # -- inventory ---------------------------------------------------------------------------
@@ -116,31 +92,6 @@ class World:
         return pin
 
     # -- running things ------------------------------------------------------------------------
-    def play(self, plays, *extra, check=False, diff=False):
-        t0 = time.monotonic()
-        run = run_playbook(plays, str(self.work), inventory=str(self.inventory), extra_args=list(extra),
-                           check=check, diff=diff, env=PLAYBOOK_ENV)
-        what = plays[-1].get("name") or plays[-1].get("import_playbook") or "play"
-        shown = " ".join(extra).split("-e pbs_python_report_json=", maxsplit=1)[0].strip()
-        print(f"ansible-playbook {what} {shown}{' --check' if check else ''}: "
-              f"{time.monotonic() - t0:.1f}s, rc {run.rc}, changed on {sorted(changed_hosts(run))}")
-        return run
-
-    def converge(self, *extra, check=False, diff=False):
-        run = self.play(ROLE_PLAY, *extra, check=check, diff=diff)
-        assert run.rc == 0, run.output[-5000:]
-        return run
-
-    def report(self, *extra):
-        """Run pbs.python.report; (run, JSON rows by short host name); the CSV is kept in self.csv."""
-        out = self.work / f"report-{time.monotonic_ns()}"
-        run = self.play([{"import_playbook": "pbs.python.report"}], *extra, "-e", f"pbs_python_report_json={out}.json",
-                        "-e", f"pbs_python_report_csv={out}.csv")
-        rows = json.loads(Path(f"{out}.json").read_text()) if Path(f"{out}.json").exists() else None
-        with open(f"{out}.csv", newline="") as handle:
-            self.csv = {SHORT[row["host"]]: row for row in csv.DictReader(handle)}
-        return run, rows and {SHORT[row["host"]]: row for row in rows}
-
     def ssh(self, short: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
         proc = fleet.ssh(self.info, NAME[short], command)
         if check:
@@ -171,24 +122,9 @@ class World:
 def world(tmp_path_factory, request):
     w = World(tmp_path_factory.mktemp("fleet-role"))
     w.failures_before = request.session.testsfailed
-    try:
-        w.info = fleet.up(w.state, [f"{NAME[s]}:{','.join(g)}" for s, g in HOSTS.items()])
-        mirror_root = w.base / "mirror"
-        all_pins = PY312 + PY313 + PY313_NEW + PY310
-        w.sums = pbs_fixtures.make_mirror(str(mirror_root), serve_mirror.mirror_pins(all_pins))
-        w.mirror = MirrorServer(str(mirror_root), host=w.info["mirror_address"], log_path=str(w.base / "access.log"))
-        w.mirror.start()
-        w.inventory.mkdir()
-        shutil.copy(w.state / "inventory.yml", w.inventory / "hosts.yml")
+    with w.up([f"{NAME[s]}:{','.join(g)}" for s, g in HOSTS.items()], PY312 + PY313 + PY313_NEW + PY310):
         w.write_group_vars()
         yield w
-    finally:
-        try:
-            if w.mirror is not None:
-                w.mirror.stop()
-        finally:
-            fleet.down(w.state)
-    assert not (w.state / "fleet.json").exists()
     assert not {f"pbs-{n}" for n in NAME.values()} & set(os.listdir("/run/netns") if os.path.isdir("/run/netns") else [])
 
 
@@ -253,13 +189,13 @@ def test_2_drift_is_reported_by_kind_predicted_by_check_and_repaired(world):
     world.ssh("b2", f"truncate -s 4096 {ROOT}/{dirname(b2_broken)}/bin/python{minor(b2_broken)}")
 
     # The report (JSON written before it fails on drift) names exactly these hosts, by kind.
-    run, rows = world.report("-e", "pbs_python_report_fail_on_drift=true")
+    run, rows, table = world.report("-e", "pbs_python_report_fail_on_drift=true")
     drift = {short: {kind: row[kind] for kind in ("missing", "unpinned", "broken") if row[kind]}
              for short, row in rows.items() if row["drift"]}
     assert drift == {"a1": {"missing": [label(a1_gone)]},
                      "b1": {"unpinned": [label(b1_extra)]},
                      "b2": {"broken": [label(b2_broken)]}}
-    assert {s: (row["missing"], row["unpinned"], row["broken"]) for s, row in world.csv.items()
+    assert {s: (row["missing"], row["unpinned"], row["broken"]) for s, row in table.items()
             if row["drift"] == "True"} == {"a1": (label(a1_gone), "", ""), "b1": ("", label(b1_extra), ""),
                                            "b2": ("", "", label(b2_broken))}
     assert run.rc != 0
@@ -293,7 +229,7 @@ def test_2_drift_is_reported_by_kind_predicted_by_check_and_repaired(world):
     assert world.asset_gets() == sorted([asset(a1_gone), asset(b2_broken)])
     assert world.runs("b2", f"{ROOT}/{dirname(b2_broken)}/bin/python{minor(b2_broken)}") == b2_broken["version"]
     assert world.runs("a1", f"{LINKS}/python{minor(a1_gone)}") == a1_gone["version"]
-    run, rows = world.report()
+    run, rows, dummy = world.report()
     assert run.rc == 0
     assert {s for s, row in rows.items() if row["drift"]} == {"b1"}
     assert rows["b1"]["unpinned"] == [label(b1_extra)] and not rows["b1"]["missing"] + rows["b1"]["broken"]
@@ -319,7 +255,7 @@ def test_3_a_changed_group_pin_moves_only_that_group_and_prune_drops_the_old_bui
         assert world.link(short, f"python{minor(new)}") == target
         assert world.link(short, "python3") == target
         assert world.runs(short, f"{LINKS}/python3") == new["version"]
-    run, rows = world.report()
+    run, rows, dummy = world.report()
     assert {s: row["unpinned"] for s, row in rows.items() if row["drift"]} == {
         "b1": sorted([label(PY312[1]), label(old)]), "b2": [label(old)]}
 
@@ -331,7 +267,7 @@ def test_3_a_changed_group_pin_moves_only_that_group_and_prune_drops_the_old_bui
         assert world.installed(short) == sorted(dirname(p) for p in world.pins(short)), short
     for short in ("b1", "b2"):
         assert world.link(short, "python3") == f"{ROOT}/{dirname(new)}/bin/python{minor(new)}"
-    run, rows = world.report("-e", "pbs_python_report_fail_on_drift=true")
+    run, rows, dummy = world.report("-e", "pbs_python_report_fail_on_drift=true")
     assert run.rc == 0 and not [s for s, row in rows.items() if row["drift"]], run.output[-3000:]
 
 

@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 import fleet
+import fleet_kit
 import pbs_fixtures
 import serve_mirror
 from fault_mirror import FaultMirror
@@ -36,13 +37,7 @@ from playbook import run_playbook
 
 EXTRA_COLLECTIONS = os.environ.get("PBS_PYTHON_EXTRA_COLLECTIONS", "")
 
-pytestmark = [
-    pytest.mark.fleet,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the chroot connection and the fleet need root"),
-    pytest.mark.skipif(
-        any(shutil.which(t) is None for t in ("ssh", "ssh-keygen", "ip", "unshare", "debootstrap", "patchelf")),
-        reason="needs openssh-client, openssh-server, iproute2, debootstrap, patchelf",
-    ),
+pytestmark = fleet_kit.needs("patchelf") + [  # the chroot connection needs root too, as the fleet does
     pytest.mark.skipif(not os.path.isdir(os.path.join(EXTRA_COLLECTIONS, "ansible_collections/community/general")),
                        reason="community.general comes from tools/bootstrap (PBS_PYTHON_EXTRA_COLLECTIONS)"),
 ]

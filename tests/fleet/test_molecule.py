@@ -7,22 +7,14 @@ directory; if molecule fails or is killed, `molecule destroy` runs again so noth
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+import fleet_kit
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
-pytestmark = [
-    pytest.mark.fleet,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the fleet needs root"),
-    pytest.mark.skipif(
-        any(shutil.which(t) is None for t in ("molecule", "ssh", "ip", "unshare", "debootstrap", "patchelf")),
-        reason="needs molecule (tools/bootstrap), openssh, iproute2, debootstrap, patchelf",
-    ),
-]
+pytestmark = fleet_kit.needs("molecule", "patchelf")
 
 
 def molecule(args: list[str], env: dict, timeout: float) -> tuple[int, str]:

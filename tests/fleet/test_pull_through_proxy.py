@@ -21,7 +21,6 @@ import hmac
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 import time
@@ -33,6 +32,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 import fleet
+import fleet_kit
 import pbs_fixtures
 import serve_mirror
 from ansible_collections.pbs.python.plugins.module_utils._mirror import uv_downloads
@@ -40,15 +40,7 @@ from fault_mirror import FaultMirror, redirect, serve, status
 from nginx_kit import free_port, nginx_pid, stop_nginx
 from playbook import run_playbook
 
-pytestmark = [
-    pytest.mark.fleet,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the fleet needs root"),
-    pytest.mark.skipif(
-        any(shutil.which(t) is None for t in ("ssh", "ssh-keygen", "ip", "unshare", "debootstrap", "patchelf",
-                                              "nginx")),
-        reason="needs openssh-client, openssh-server, iproute2, debootstrap, patchelf, nginx",
-    ),
-]
+pytestmark = fleet_kit.needs("patchelf", "nginx")
 
 TAG = f"x{os.getpid() % 100000}"  # netns names are machine-wide: keep concurrent runs apart
 HOSTS = [f"{TAG}-p1", f"{TAG}-p2", f"{TAG}-p3"]

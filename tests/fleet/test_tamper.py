@@ -12,30 +12,18 @@ The tests run in file order; each leaves the fleet as the next expects.
 """
 from __future__ import annotations
 
-import csv
-import json
 import os
-import shutil
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 import fleet
+import fleet_kit
 import pbs_fixtures
-import serve_mirror
-from mirror_server import MirrorServer
-from playbook import run_playbook
+from fleet_kit import INSTALL_TASK
 
-pytestmark = [
-    pytest.mark.fleet,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the fleet needs root"),
-    pytest.mark.skipif(
-        any(shutil.which(t) is None for t in ("ssh", "ssh-keygen", "ip", "unshare", "debootstrap", "patchelf")),
-        reason="needs openssh-client, openssh-server, iproute2, debootstrap, patchelf",
-    ),
-]
+pytestmark = fleet_kit.needs("patchelf")
 
 TAG = f"m{os.getpid() % 100000}"  # netns names are machine-wide: keep concurrent runs apart
 HOSTS = ("t1", "t2", "t3", "t4")
@@ -45,44 +33,20 @@ PIN = {"version": "3.12.1", "build": "20240107", "variant": "install_only", "def
 LABEL = "3.12.1+20240107"
 DIR = f"/opt/pbs-python/cpython-3.12.1+20240107-{pbs_fixtures.HOST_TRIPLE}-install_only"
 OS_PY, ADDED, CHMODDED = "lib/python3.12/os.py", "lib/python3.12/sitecustomize.py", "lib/python3.12/json/__init__.py"
-PLAYBOOK_ENV = {"ANSIBLE_PIPELINING": "True", "ANSIBLE_FORKS": str(len(HOSTS))}
-ROLE_PLAY = [{"name": "Converge", "hosts": "all", "gather_facts": False, "roles": ["pbs.python.pbs_python"]}]
-INSTALL_TASK = "pbs.python.pbs_python : Install the pinned builds"
 # One byte of os.py flipped in place: same size, same inode, a new mtime.
 FLIP = ("/usr/bin/python3 -c \"p = '{path}'; b = bytearray(open(p, 'rb').read()); b[200] ^= 1; "
         "open(p, 'r+b').write(b)\"")
 
 
-class World:
+class World(fleet_kit.World):
     def __init__(self, base: Path):
-        self.base, self.state, self.inventory, self.work = base, base / "fleet", base / "inventory", base / "work"
-        self.info: dict = {}
-        self.mirror: MirrorServer | None = None
+        super().__init__(base, SHORT)
         self.before: dict = {}  # host -> fingerprint of the converged tree
-        self.failures_before = 0
-
-    def play(self, plays, *extra):
-        t0 = time.monotonic()
-        run = run_playbook(plays, str(self.work), inventory=str(self.inventory), extra_args=list(extra),
-                           env=PLAYBOOK_ENV)
-        print(f"ansible-playbook {plays[-1].get('name') or plays[-1].get('import_playbook')} {' '.join(extra)}: "
-              f"{time.monotonic() - t0:.1f}s, rc {run.rc}, changed on {sorted(changed(run))}")
-        return run
-
-    def converge(self, *extra):
-        run = self.play(ROLE_PLAY, *extra)
-        assert run.rc == 0, run.output[-5000:]
-        return run
 
     def report(self, *extra):
-        """(JSON rows by short host name, CSV rows by short host name) of pbs.python.report."""
-        out = self.work / f"report-{time.monotonic_ns()}"
-        run = self.play([{"import_playbook": "pbs.python.report"}], *extra,
-                        "-e", f"pbs_python_report_json={out}.json", "-e", f"pbs_python_report_csv={out}.csv")
+        """(JSON rows, CSV rows) by short host name: every report of this module must succeed, drift or not."""
+        run, rows, table = super().report(*extra)
         assert run.rc == 0, run.output[-5000:]
-        rows = {SHORT[row["host"]]: row for row in json.loads(Path(f"{out}.json").read_text())}
-        with open(f"{out}.csv", newline="") as handle:
-            table = {SHORT[row["host"]]: row for row in csv.DictReader(handle)}
         return rows, table
 
     def ssh(self, short: str, command: str) -> str:
@@ -101,25 +65,11 @@ class World:
 def world(tmp_path_factory, request):
     w = World(tmp_path_factory.mktemp("fleet-tamper"))
     w.failures_before = request.session.testsfailed
-    try:
-        w.info = fleet.up(w.state, [f"{NAME[s]}:py312" for s in HOSTS])
-        mirror_root = w.base / "mirror"
-        pbs_fixtures.make_mirror(str(mirror_root), serve_mirror.mirror_pins([PIN]))
-        w.mirror = MirrorServer(str(mirror_root), host=w.info["mirror_address"], log_path=str(w.base / "access.log"))
-        w.mirror.start()
-        (w.inventory / "group_vars").mkdir(parents=True)
-        shutil.copy(w.state / "inventory.yml", w.inventory / "hosts.yml")
+    with w.up([f"{NAME[s]}:py312" for s in HOSTS], [PIN]):
         (w.inventory / "group_vars" / "all.yml").write_text(yaml.safe_dump(
             {"pbs_python_mirrors": [w.mirror.url], "pbs_python_link_dir": "/usr/local/bin"}))
         (w.inventory / "group_vars" / "py312.yml").write_text(yaml.safe_dump({"pbs_python_installs__py312": [PIN]}))
         yield w
-    finally:
-        try:
-            if w.mirror is not None:
-                w.mirror.stop()
-        finally:
-            fleet.down(w.state)
-    assert not (w.state / "fleet.json").exists()
 
 
 @pytest.fixture(autouse=True)

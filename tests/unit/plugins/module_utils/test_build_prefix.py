@@ -120,12 +120,13 @@ def test_relocate_patches_the_tree_and_drops_stale_bytecode(tmp_path):
     (tmp_path / 'lib' / 'pkgconfig' / 'python-3.12.pc').write_text('prefix=/install\nName: Python\n')
     os.symlink('python-3.12.pc', str(tmp_path / 'lib' / 'pkgconfig' / 'python3.pc'))
 
-    changed = relocate(str(tmp_path), '/opt/x')
-    assert sorted(os.path.relpath(p, str(tmp_path)) for p in changed) == [
+    rewritten, removed = relocate(str(tmp_path), '/opt/x')
+    assert sorted(os.path.relpath(p, str(tmp_path)) for p in rewritten) == [
         'lib/pkgconfig/python-3.12.pc', 'lib/python3.12/_sysconfigdata__linux_x86_64-linux-gnu.py']
+    assert removed == [str(stale)]
     assert not stale.exists() and other.exists()
     assert (tmp_path / 'lib' / 'pkgconfig' / 'python3.pc').is_symlink()
-    assert relocate(str(tmp_path), '/opt/x') == []
+    assert relocate(str(tmp_path), '/opt/x') == ([], [])
 
 
 def _pbs_tree(root):
@@ -138,7 +139,8 @@ def _pbs_tree(root):
 def test_a_root_with_glob_characters_is_relocated(tmp_path):
     tree = tmp_path / 'root[1]*?'
     _pbs_tree(tree)
-    assert len(relocate(str(tree), '/opt/x')) == 1
+    rewritten, removed = relocate(str(tree), '/opt/x')
+    assert len(rewritten) == 1 and removed == []
 
 
 def test_files_reached_through_links_out_of_the_tree_are_left_alone(tmp_path):
@@ -147,7 +149,7 @@ def test_files_reached_through_links_out_of_the_tree_are_left_alone(tmp_path):
     tree = tmp_path / 'tree'
     tree.mkdir()
     os.symlink(str(tmp_path / 'outside' / 'lib'), str(tree / 'lib'))  # as a shell tar would unpack it
-    assert relocate(str(tree), '/opt/x') == []
+    assert relocate(str(tree), '/opt/x') == ([], [])
     assert (outside / '_sysconfigdata__linux_x86_64-linux-gnu.py').read_text() == before
 
 
@@ -156,3 +158,14 @@ def test_a_tree_that_cannot_be_rewritten_is_refused_with_the_reason(tmp_path):
     (lib / '__pycache__' / '_sysconfigdata__linux_x86_64-linux-gnu.cpython-312.pyc').mkdir(parents=True)
     with pytest.raises(BuildPrefixError, match='cannot rewrite its build paths'):
         relocate(str(tmp_path), '/opt/x')
+
+
+def test_stale_bytecode_is_reported_as_removed_even_when_the_source_needs_no_change(tmp_path):
+    """The installer refreshes its manifest from what relocate reports: a deleted .pyc must be in it."""
+    lib = _pbs_tree(tmp_path)
+    relocate(str(tmp_path), '/opt/x')  # already patched: the second pass rewrites nothing
+    stale = lib / '__pycache__' / '_sysconfigdata__linux_x86_64-linux-gnu.cpython-312.opt-1.pyc'
+    stale.parent.mkdir()
+    stale.write_bytes(b'old')
+    assert relocate(str(tmp_path), '/opt/x') == ([], [str(stale)])
+    assert not stale.exists()
