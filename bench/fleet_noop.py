@@ -2,8 +2,9 @@
 
 Brings up N real SSH hosts (tests/fleet/fleet.py), converges the role with 1, 2 and 5 pins once,
 then runs, interleaved round by round (each round in a rotated order, so load drifts hit all
-alike), a ``ping`` play and the role's no-op with prune off and on. Reports medians and the
-ratio role/ping. A measurement, never a test: run it alone on the machine.
+alike), a ``ping`` play, the role's no-op with prune off and on, the role's module task alone, and
+a ``ping`` play with the controller-side tasks any role with argument specs that publishes a
+variable adds (its floor). Reports medians and the ratios to ping. A measurement, never a test: run it alone on the machine.
 
     source "$(tools/bootstrap)" && python bench/fleet_noop.py --hosts 16 --rounds 5 [--json out.json]
 """
@@ -36,7 +37,23 @@ def role_play(pins, mirror, prune):
         'pbs_python_install_root': '/opt/pbs-bench', 'pbs_python_link_dir': '/opt/pbs-bench-links'}}]}]
 
 
+def module_play(pins, mirror):
+    """The role's module call alone: one ``pbs_python`` task with the same pins and paths."""
+    installs = role_play(pins, mirror, False)[0]['roles'][0]['vars']
+    return [{'hosts': 'all', 'gather_facts': False, 'tasks': [{'name': 'pins', 'pbs.python.pbs_python': {
+        'pins': installs['pbs_python_installs'], 'mirror': [mirror], 'install_root': installs['pbs_python_install_root'],
+        'link_dir': installs['pbs_python_link_dir']}}]}]
+
+
 PING = [{'hosts': 'all', 'gather_facts': False, 'tasks': [{'name': 'ping', 'ansible.builtin.ping': {}}]}]
+
+# What any role adds to its one remote task when it has argument specs and publishes a variable: the
+# validation task ansible-core inserts, and a set_fact. Both run on the controller, once per host.
+PING_AND_ROLE_TASKS = [{'hosts': 'all', 'gather_facts': False, 'tasks': [
+    {'name': 'validate', 'ansible.builtin.validate_argument_spec': {
+        'argument_spec': {'pbs_python_prune': {'type': 'bool'}}, 'provided_arguments': {'pbs_python_prune': False}}},
+    {'name': 'ping', 'ansible.builtin.ping': {}},
+    {'name': 'publish', 'ansible.builtin.set_fact': {'published': '{{ inventory_hostname }}'}}]}]
 
 
 def measure(workdir, hosts, rounds, log=print, baseline=None):
@@ -64,12 +81,15 @@ def measure(workdir, hosts, rounds, log=print, baseline=None):
         try:
             args = ['--forks', str(hosts)]
             ping = playbooks.write(os.path.join(workdir, 'plays'), 'ping', PING)
+            floor = playbooks.write(os.path.join(workdir, 'plays'), 'ping-and-role-tasks', PING_AND_ROLE_TASKS)
             for pins in PIN_COUNTS:
                 plays = dict((prune, playbooks.write(os.path.join(workdir, 'plays'), 'role-%d-%s' % (pins, prune),
                                                      role_play(pins, server.url, prune))) for prune in (False, True))
                 playbooks.expect(playbooks.run_playbook(plays[True], {}, inventory=info['inventory'], args=args),
                                  changed=None)  # converge (and prune the previous count's extra pins)
-                walls = {'ping': [], False: [], True: []}
+                plays.update(module=playbooks.write(os.path.join(workdir, 'plays'), 'module-%d' % pins,
+                                                    module_play(pins, server.url)), floor=floor)
+                walls = {'ping': [], False: [], True: [], 'module': [], 'floor': []}
                 if baseline:
                     walls.update({'baseline': [], 'baseline_prune': []})
                     plays.update(baseline=plays[False], baseline_prune=plays[True])
@@ -85,9 +105,12 @@ def measure(workdir, hosts, rounds, log=print, baseline=None):
                         walls[what].append(sample.wall)
                 server.reset()
                 row = {'pins': pins, 'ping': median(walls['ping']), 'role': median(walls[False]),
-                       'role_prune': median(walls[True]), 'runs': dict((str(k), v) for k, v in walls.items())}
+                       'role_prune': median(walls[True]), 'module': median(walls['module']),
+                       'floor': median(walls['floor']), 'runs': dict((str(k), v) for k, v in walls.items())}
                 row['ratio'] = ratio(row['role'], row['ping'])
                 row['ratio_prune'] = ratio(row['role_prune'], row['ping'])
+                row['ratio_module'] = ratio(row['module'], row['ping'])
+                row['ratio_floor'] = ratio(row['floor'], row['ping'])
                 if baseline:
                     row.update(baseline=median(walls['baseline']), baseline_prune=median(walls['baseline_prune']))
                     row.update(baseline_ratio=ratio(row['baseline'], row['ping']),
@@ -95,8 +118,10 @@ def measure(workdir, hosts, rounds, log=print, baseline=None):
                     log('%d pins, baseline: role %.2fs (%.2fx), role+prune %.2fs (%.2fx)' % (
                         pins, row['baseline'], row['baseline_ratio'], row['baseline_prune'], row['baseline_ratio_prune']))
                 result['rows'].append(row)
-                log('%d pins: ping %.2fs, role %.2fs (%.2fx), role+prune %.2fs (%.2fx)' % (
-                    pins, row['ping'], row['role'], row['ratio'], row['role_prune'], row['ratio_prune']))
+                log('%d pins: ping %.2fs, role %.2fs (%.2fx), role+prune %.2fs (%.2fx), module task %.2fs (%.2fx), '
+                    'ping + the role\'s controller tasks %.2fs (%.2fx)' % (
+                        pins, row['ping'], row['role'], row['ratio'], row['role_prune'], row['ratio_prune'],
+                        row['module'], row['ratio_module'], row['floor'], row['ratio_floor']))
         finally:
             server.stop()
     finally:
@@ -105,10 +130,13 @@ def measure(workdir, hosts, rounds, log=print, baseline=None):
 
 
 def table(result):
-    lines = ['| pins | ping play (s) | role no-op (s) | role/ping | role no-op, prune on (s) | role/ping, prune on |',
-             '|---|---|---|---|---|---|']
+    lines = ['| pins | ping play (s) | role no-op (s) | role/ping | role no-op, prune on (s) | role/ping, prune on '
+             '| module task alone / ping | ping + validation + set_fact / ping |',
+             '|---|---|---|---|---|---|---|---|']
     for row in result['rows']:
-        lines.append('| %(pins)d | %(ping).2f | %(role).2f | %(ratio).2f | %(role_prune).2f | %(ratio_prune).2f |' % row)
+        lines.append('| %(pins)d | %(ping).2f | %(role).2f | %(ratio).2f | %(role_prune).2f | %(ratio_prune).2f '
+                     '| %(ratio_module).2f | %(ratio_floor).2f |' % dict({'ratio_module': float('nan'),
+                                                                           'ratio_floor': float('nan')}, **row))
     if any('baseline' in row for row in result['rows']):
         lines += ['', 'The baseline collection (%s), in the same rounds:' % result.get('baseline'), '',
                   '| pins | role no-op (s) | role/ping | prune on (s) | role/ping, prune on |', '|---|---|---|---|---|']

@@ -104,7 +104,7 @@ def _rewrite(path, patch, *args):
 
 def relocate(tree, prefix):
     """Patch the tree at ``tree`` for its home ``prefix`` (absolute); returns ``(rewritten, removed)``,
-    the paths of the files it rewrote and of the stale bytecode it deleted.
+    the paths of the files it rewrote and of the stale bytecode it deleted (both only inside the tree).
 
     Both are reported so that a caller keeping a record of the tree (the installer's manifest) can
     refresh exactly those paths instead of guessing them. Only regular files that really lie inside
@@ -128,8 +128,9 @@ def relocate(tree, prefix):
                 raise BuildPrefixError('%s: %s' % (os.path.relpath(path, tree), exc))
             stem = glob.escape(os.path.basename(path)[:-len('.py')])
             for stale in glob.glob(os.path.join(glob.escape(os.path.dirname(path)), '__pycache__', stem + '.*.pyc')):
-                os.unlink(stale)  # from the unpatched source; an unchecked-hash .pyc would even win over it
-                removed.append(stale)
+                if (os.path.realpath(os.path.dirname(stale)) + os.sep).startswith(inside):  # not a linked-out __pycache__
+                    os.unlink(stale)  # from the unpatched source; an unchecked-hash .pyc would even win over it
+                    removed.append(stale)
         for path in files('lib', 'pkgconfig', '*.pc'):
             if _rewrite(path, patch_pkgconfig):
                 rewritten.append(path)

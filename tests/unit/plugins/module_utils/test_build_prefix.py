@@ -169,3 +169,16 @@ def test_stale_bytecode_is_reported_as_removed_even_when_the_source_needs_no_cha
     stale.write_bytes(b'old')
     assert relocate(str(tmp_path), '/opt/x') == ([], [str(stale)])
     assert not stale.exists()
+
+
+def test_bytecode_reached_through_a_linked_out_pycache_is_left_alone(tmp_path):
+    """A ``__pycache__`` link to elsewhere (an old bootstrap's shell tar kept it) leads to files that are not ours."""
+    lib = _pbs_tree(tmp_path / 'tree')
+    victim_dir = tmp_path / 'outside'
+    victim_dir.mkdir()
+    victim = victim_dir / '_sysconfigdata__linux_x86_64-linux-gnu.cpython-312.pyc'
+    victim.write_bytes(b'not ours')
+    os.symlink(str(victim_dir), str(lib / '__pycache__'))
+    rewritten, removed = relocate(str(tmp_path / 'tree'), '/opt/x')
+    assert len(rewritten) == 1 and removed == []
+    assert victim.read_bytes() == b'not ours'
