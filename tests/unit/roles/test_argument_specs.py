@@ -56,16 +56,36 @@ def test_other_entry_points_document_the_main_entry_point_options_unchanged():
             assert option == specs['main']['options'][name], (entry, name)
 
 
+def _module_defaults(variables):
+    """The role's module_defaults as ansible-core renders them for a host with ``variables``, omitted options left out."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    try:
+        from ansible.template import trust_as_template  # 2.19 and later render only trusted templates
+    except ImportError:
+        def trust_as_template(value):
+            return value
+    omit = '__omit_place_holder__test'
+    role_vars = dict((name, trust_as_template(value) if isinstance(value, str) else value)
+                     for name, value in _yaml(ROLE, 'vars', 'main.yml').items())
+    templar = Templar(loader=DataLoader(), variables=dict(variables, omit=omit, **role_vars))
+    rendered = templar.template(role_vars['__pbs_python_module_defaults'])
+    return dict((name, value) for name, value in rendered.items() if value != omit)
+
+
 def test_the_role_exposes_every_url_option_of_the_module_with_its_default():
     from ansible_collections.pbs.python.plugins.module_utils._url_options import URL_ARGUMENT_SPEC
 
     defaults = _yaml(ROLE, 'defaults', 'main.yml')
-    mapping = _yaml(ROLE, 'vars', 'main.yml')['__pbs_python_module_defaults']
+    given = dict((name, 'given-%s' % name) for name in URL_ARGUMENT_SPEC)  # a value no default has
+    rendered = _module_defaults(dict(defaults, **dict(('pbs_python_' + name, value) for name, value in given.items())))
+    unset = _module_defaults(defaults)
     for name, spec in URL_ARGUMENT_SPEC.items():
         variable = 'pbs_python_' + name
         for entry in ('main', 'bootstrap'):
             assert variable in _specs()[entry]['options'], (entry, variable)
-        assert re.match(r'^\{\{ %s( or omit)? \}\}$' % variable, mapping[name]), (name, mapping[name])
+        assert rendered[name] == given[name], (name, rendered.get(name))
+        assert unset.get(name, spec.get('default')) == spec.get('default'), (name, unset.get(name))
         assert defaults[variable] == (spec.get('default') if spec.get('default') is not None
                                       else {} if spec['type'] == 'dict' else ''), variable
         assert bool(_specs()['main']['options'][variable].get('no_log')) == bool(spec.get('no_log')), variable
@@ -120,7 +140,10 @@ def test_the_shared_mapping_suits_every_member_of_the_action_group():
 
     groups = _yaml(CHECKOUT, 'meta', 'runtime.yml')['action_groups']
     assert groups['pbs_python'] == ['pbs_python', 'pbs_python_bootstrap']
-    mapping = _yaml(ROLE, 'vars', 'main.yml')['__pbs_python_module_defaults']
+    mapping = _module_defaults(dict(_yaml(ROLE, 'defaults', 'main.yml'), pbs_python_target='x', pbs_python_ca_path='x',
+                                    pbs_python_client_cert='x', pbs_python_client_key='x', pbs_python_headers={'x': 'x'},
+                                    pbs_python_url_username='x', pbs_python_url_password='x'))  # nothing omitted
+    assert len(mapping) == 19
     assert set(mapping) <= set(module_spec) and set(mapping) <= set(bootstrap_spec)
     for name in mapping:
         assert bootstrap_spec[name].get('type') == module_spec[name].get('type'), name
