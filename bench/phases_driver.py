@@ -37,6 +37,7 @@ def main():
     clock('import_basic', start)
     start = time.perf_counter()
     from ansible_collections.pbs.python.plugins.module_utils import _build_prefix, _fetch, _install_root, _installer, _pin
+    from ansible_collections.pbs.python.plugins.module_utils import _archive  # loaded by installs only (and _manifest with it)
     from ansible_collections.pbs.python.plugins.module_utils._platform import detect_target
     clock('import_collection', start)
     start = time.perf_counter()
@@ -56,7 +57,8 @@ def main():
 
     timed(_installer.Installer, '_sums', 'sha256sums')
     timed(_fetch.Fetcher, 'open', 'open')  # both requests: SHA256SUMS and the archive
-    timed(_installer, 'extract_tar_gz', 'extract')
+    # Older revisions bind the extractor when the installer is imported; newer ones look it up at each install.
+    timed(_installer if hasattr(_installer, 'extract_tar_gz') else _archive, 'extract_tar_gz', 'extract')
     timed(_build_prefix, 'relocate', 'relocate')
     timed(_install_root, 'write_markers', 'markers')
     timed(_install_root, 'interpreter_runs', 'check_interpreter')
