@@ -134,9 +134,9 @@ def table(result):
              '| module task alone / ping | ping + validation + set_fact / ping |',
              '|---|---|---|---|---|---|---|---|']
     for row in result['rows']:
+        row = dict({'ratio_module': float('nan'), 'ratio_floor': float('nan')}, **row)  # runs before these columns
         lines.append('| %(pins)d | %(ping).2f | %(role).2f | %(ratio).2f | %(role_prune).2f | %(ratio_prune).2f '
-                     '| %(ratio_module).2f | %(ratio_floor).2f |' % dict({'ratio_module': float('nan'),
-                                                                           'ratio_floor': float('nan')}, **row))
+                     '| %(ratio_module).2f | %(ratio_floor).2f |' % row)
     if any('baseline' in row for row in result['rows']):
         lines += ['', 'The baseline collection (%s), in the same rounds:' % result.get('baseline'), '',
                   '| pins | role no-op (s) | role/ping | prune on (s) | role/ping, prune on |', '|---|---|---|---|---|']

@@ -31,7 +31,7 @@ from urllib.request import url2pathname
 
 from ansible_collections.pbs.python.plugins.module_utils._download_policy import (
     MAX_DOWNLOAD, FetchError, PolicyError, SpeedFloor, backoff, check_scheme, is_transient_status, may_send_secrets, next_hop,
-    range_header, redact_url, resume_action, retry_after_seconds, split_credentials,
+    range_header, resume_action, retry_after_seconds, split_credentials,
 )
 from ansible_collections.pbs.python.plugins.module_utils._files import sha256_file
 

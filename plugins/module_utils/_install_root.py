@@ -77,8 +77,9 @@ def load_receipt(install_dir):
         return None, '%s is larger than %d bytes' % (RECEIPT, MAX_RECEIPT)
     try:
         receipt = json.loads(data.decode('utf-8'))
-    except ValueError as exc:  # UnicodeDecodeError is one too
-        return None, '%s is not valid JSON (%s)' % (RECEIPT, exc)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError; deep nesting recurses
+        return None, '%s is not valid JSON (%s)' % (RECEIPT, exc.__class__.__name__ if isinstance(exc, RecursionError)
+                                                    else exc)
     why = receipt_problem(receipt)
     return (None, '%s: %s' % (RECEIPT, why)) if why else (receipt, None)
 
@@ -193,15 +194,23 @@ def set_externally_managed(install_dir, receipt, wanted):
 
 
 def start_files(install_dir, receipt):
-    """{relative path: [size, mode, mtime]} of the native code the interpreter starts from: its binary
-    and the shared libpython in lib/ (regular files; links to them are not what runs)."""
+    """{relative path: [size, mode, mtime]} of what the interpreter needs to start, isolated, as the
+    probe starts it: its binary, the shared libpython in lib/, and the encodings package its
+    initialisation imports from the standard library (regular files; links to them are not what runs)."""
+    name = interpreter_name(receipt['version'], receipt['freethreaded'])  # also the stdlib directory's name
     lib = os.path.join(install_dir, 'lib')
-    names = [os.path.join('bin', interpreter_name(receipt['version'], receipt['freethreaded']))] + sorted(
-        os.path.join('lib', name) for name in (os.listdir(lib) if os.path.isdir(lib) else [])
-        if name.startswith('libpython') and ('.so' in name or name.endswith('.dylib')))
+    names = [os.path.join('bin', name)] + sorted(
+        os.path.join('lib', entry) for entry in (os.listdir(lib) if os.path.isdir(lib) else [])
+        if entry.startswith('libpython') and ('.so' in entry or entry.endswith('.dylib'))) + [
+        os.path.join('lib', name, 'encodings', module) for module in ('__init__.py', 'aliases.py', 'utf_8.py')]
     found = {}
     for rel in names:
-        info = os.lstat(os.path.join(install_dir, rel))
+        try:
+            info = os.lstat(os.path.join(install_dir, rel))
+        except OSError as exc:
+            if exc.errno == errno.ENOENT and rel.endswith('.py'):
+                continue  # a stand-in or an unusual layout: recorded as absent, so its return is a change
+            raise
         if stat.S_ISREG(info.st_mode):
             found[rel.replace(os.sep, '/')] = [info.st_size, stat.S_IMODE(info.st_mode), int(info.st_mtime)]
     return found
@@ -212,9 +221,10 @@ def interpreter_works(install_dir, receipt, run):
     from are, by size, mode and mtime, those it last ran from (the receipt's ``started_from``).
 
     Starting an interpreter costs about 20 ms of CPU per pin, which a daily no-op run over a fleet pays
-    on every host; the record proves the same for the damage the probe is for (a deleted, truncated or
-    replaced binary). A change that keeps size and mtime, or one elsewhere in the tree, is the manifest's
-    to find (``verify``, ``repair``); an install without the record (made by an older release) is probed.
+    on every host; the record proves the same for the damage the probe finds (a deleted, truncated or
+    replaced binary, libpython or encodings package). A change that keeps size and mtime, or one
+    elsewhere in the tree, is the manifest's to find (``verify``, ``repair``); an install without the
+    record (made by an older release) is probed.
     """
     recorded = receipt.get(STARTED_FROM)
     if recorded and os.access(interpreter_path(install_dir, receipt), os.X_OK):

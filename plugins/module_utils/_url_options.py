@@ -84,6 +84,8 @@ class FetcherOnDemand(object):
         self._fetcher = None
 
     def __getattr__(self, name):
+        if name.startswith('_'):  # only the fetcher's public interface; never recurse on our own attributes
+            raise AttributeError(name)
         if self._fetcher is None:
             from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher
 

@@ -470,3 +470,41 @@ def test_an_install_without_the_record_is_probed_as_before(host):
     idle = upstream()
     result, started = present_counting(host, idle)
     assert result['changed'] is False and len(started) == 1 and idle.calls == []
+
+
+def test_the_record_covers_the_binary_libpython_and_the_encodings_its_start_imports(tmp_path):
+    """Whatever of these is deleted or rewritten, the next run starts the interpreter again."""
+    from ansible_collections.pbs.python.plugins.module_utils import _install_root
+
+    tree = tmp_path / 'cpython'
+    encodings = tree / 'lib' / 'python3.12' / 'encodings'
+    encodings.mkdir(parents=True)
+    (tree / 'bin').mkdir()
+    files = ['bin/python3.12', 'lib/libpython3.12.so.1.0', 'lib/python3.12/encodings/__init__.py',
+             'lib/python3.12/encodings/aliases.py', 'lib/python3.12/encodings/utf_8.py']
+    for rel in files:
+        (tree / rel).write_text(rel)
+    os.chmod(str(tree / 'bin' / 'python3.12'), 0o755)
+    os.symlink('libpython3.12.so.1.0', str(tree / 'lib' / 'libpython3.12.so'))  # a link is not what runs
+    receipt = {'version': '3.12.14', 'freethreaded': False}
+    receipt['started_from'] = _install_root.start_files(str(tree), receipt)
+    assert sorted(receipt['started_from']) == files
+
+    started = []
+
+    def probe(argv):  # a stand-in interpreter that starts and reports the version
+        started.append(argv[0])
+        return 0, '3.12.14\n', ''
+    assert _install_root.interpreter_works(str(tree), receipt, probe) == (True, '') and started == []
+    os.unlink(str(encodings / '__init__.py'))
+    assert _install_root.interpreter_works(str(tree), receipt, probe) == (True, '')
+    assert started == [str(tree / 'bin' / 'python3.12')]
+
+
+def test_a_receipt_nested_too_deep_sets_only_its_own_directory_aside(tmp_path):
+    from ansible_collections.pbs.python.plugins.module_utils import _install_root
+
+    (tmp_path / 'cpython-a').mkdir()
+    (tmp_path / 'cpython-a' / 'PBS_RECEIPT.json').write_text('[' * 200000 + ']' * 200000)
+    receipt, why = _install_root.load_receipt(str(tmp_path / 'cpython-a'))
+    assert receipt is None and 'not valid JSON (RecursionError)' in why
