@@ -77,9 +77,10 @@ def load_receipt(install_dir):
         return None, '%s is larger than %d bytes' % (RECEIPT, MAX_RECEIPT)
     try:
         receipt = json.loads(data.decode('utf-8'))
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError; deep nesting recurses
-        return None, '%s is not valid JSON (%s)' % (RECEIPT, exc.__class__.__name__ if isinstance(exc, RecursionError)
-                                                    else exc)
+    except ValueError as exc:  # UnicodeDecodeError is one too
+        return None, '%s is not valid JSON (%s)' % (RECEIPT, exc)
+    except RecursionError:  # nested deeper than the parser goes
+        return None, '%s is not valid JSON (RecursionError)' % RECEIPT
     why = receipt_problem(receipt)
     return (None, '%s: %s' % (RECEIPT, why)) if why else (receipt, None)
 

@@ -64,7 +64,7 @@ class Installer(object):
         self.run = run
         self.take_over_links = take_over_links
         self.warnings = []
-        self.tampered = {}  # install path -> drift found by a repair check (see _healthy_install)
+        self.tampered = {}  # install path -> what a repair check found there, by kind (see _healthy_install)
 
     # -- state on the host -------------------------------------------------------------------
 
@@ -197,7 +197,7 @@ class Installer(object):
             after = self._predict(current, req)
             result = dict(changed=True, diff=dict(before=before, after=after), **after)
             if after['path'] in self.tampered:
-                result['repaired'] = self._repaired(after['path'])
+                result['repaired'] = self.tampered[after['path']]
             return result
         if not current:
             if ask_first:
@@ -227,15 +227,8 @@ class Installer(object):
         after = self._describe(*current)
         result = dict(changed=relocated or after != before, diff=dict(before=before, after=after), **after)
         if current[0] in self.tampered:  # repaired: reinstalled from the pinned bytes
-            result.update(changed=True, repaired=self._repaired(current[0]))
+            result.update(changed=True, repaired=self.tampered[current[0]])
         return result
-
-    def _repaired(self, path):
-        """What a repair found in ``path``'s tree: the paths of each kind of drift, relative to it."""
-        drift = self.tampered[path]
-        from ansible_collections.pbs.python.plugins.module_utils import _manifest
-
-        return dict((kind, drift[kind]) for kind in _manifest.DRIFT_KINDS + ('error',))
 
     def _pending(self, current, req):
         """Work a working install still needs: links, the PEP 668 marker, or its build paths."""
@@ -274,8 +267,8 @@ class Installer(object):
                 from ansible_collections.pbs.python.plugins.module_utils import _manifest  # only here and where a tree is written: a no-op never loads it
 
                 dummy, drift = _manifest.verify(path, receipt, content=req.verify)
-                if _manifest.tampered(drift):
-                    self.tampered[path] = drift
+                if _manifest.tampered(drift):  # kept as a repair reports it: the paths of each kind of drift
+                    self.tampered[path] = dict((kind, drift[kind]) for kind in _manifest.DRIFT_KINDS + ('error',))
                     continue
             self.tampered.pop(path, None)  # repaired meanwhile (by another run, under the lock): not ours to report
             return path, receipt

@@ -187,8 +187,8 @@ options:
       - With O(repair), compare every file's sha256 with the manifest instead of its size, mode and mtime; this also
         finds a change that kept a file's size and mtime, at the cost of reading the whole tree.
       - Also start every pinned interpreter to check that it runs and reports its version, as after an install. Without
-        O(verify), an interpreter is started only when its binary or its shared libpython differ (size, mode or mtime)
-        from when it last ran, as recorded in its receipt; a daily no-op then starts no Python but the module's own.
+        O(verify), an interpreter is started only when its binary, its shared libpython or the C(encodings) files its start
+        imports differ (size, mode or mtime) from when it last ran, as recorded in its receipt; a daily no-op then starts no Python but the module's own.
     type: bool
     default: false
   externally_managed:
