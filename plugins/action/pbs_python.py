@@ -23,8 +23,11 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.pbs.python.plugins.module_utils._url_options import URL_ARGUMENT_SPEC
 from ansible_collections.pbs.python.plugins.module_utils._pin import CONTROLLER_OPTIONS, OPTIONS, RULES, check_request
+from ansible_collections.pbs.python.plugins.plugin_utils._role import install_arguments
 
 MODULE = 'pbs.python.pbs_python'
+# Set by the role's install task alone: build the arguments from the role's variables, in Python.
+ROLE_MARKER = '_role_variables'
 ARGUMENT_SPEC = dict(OPTIONS, **URL_ARGUMENT_SPEC)  # the module's own spec: one source of defaults
 
 
@@ -34,6 +37,8 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
+        if self._task.args.get(ROLE_MARKER):
+            self._task.args = self._role_arguments(task_vars or {})
         internal = sorted(set(name for name in self._task.args if name.startswith('_')) | set(
             name for entry in self._task.args.get('pins') or [] if isinstance(entry, dict)
             for name in entry if name.startswith('_')))
@@ -92,6 +97,19 @@ class ActionModule(ActionBase):
             result['changed'] = bool(first.get('changed') or second.get('changed'))
         result['delivered'] = True
         return result
+
+    def _role_arguments(self, task_vars):
+        """The role's install task names no option: they are the host's pbs_python_* variables (see _role)."""
+        def value(name):
+            return self._templar.template(task_vars[name]) if name in task_vars else None
+
+        def read_lock(path):
+            return self._loader.load_from_file(self._find_needle('files', path))
+
+        try:
+            return install_arguments(list(task_vars), value, read_lock)
+        except ValueError as exc:  # PinError
+            raise AnsibleActionFail('%s: %s' % (MODULE, exc))
 
     @staticmethod
     def _fetch(params, target):

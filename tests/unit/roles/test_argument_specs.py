@@ -57,20 +57,10 @@ def test_other_entry_points_document_the_main_entry_point_options_unchanged():
 
 
 def _module_defaults(variables):
-    """The role's module_defaults as ansible-core renders them for a host with ``variables``, omitted options left out."""
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.template import Templar
-    try:
-        from ansible.template import trust_as_template  # 2.19 and later render only trusted templates
-    except ImportError:
-        def trust_as_template(value):
-            return value
-    omit = '__omit_place_holder__test'
-    role_vars = dict((name, trust_as_template(value) if isinstance(value, str) else value)
-                     for name, value in _yaml(ROLE, 'vars', 'main.yml').items())
-    templar = Templar(loader=DataLoader(), variables=dict(variables, omit=omit, **role_vars))
-    rendered = templar.template(role_vars['__pbs_python_module_defaults'])
-    return dict((name, value) for name, value in rendered.items() if value != omit)
+    """The role's shared module options for a host with ``variables`` (as the action plugin and the lookup build them)."""
+    from ansible_collections.pbs.python.plugins.plugin_utils._role import module_options
+
+    return module_options(variables.get, read_lock=None)
 
 
 def test_the_role_exposes_every_url_option_of_the_module_with_its_default():
