@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 name: role
 short_description: A host's pins and module options as the pbs.python.pbs_python role reads them
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads the host's C(pbs_python_*) variables (the role's, documented in its argument spec) the way
     the role does, so a playbook of your own calls the modules with the settings of your inventory.

@@ -34,6 +34,7 @@ from ansible_collections.pbs.python.plugins.module_utils._download_policy import
     range_header, resume_action, retry_after_seconds, split_credentials,
 )
 from ansible_collections.pbs.python.plugins.module_utils._files import sha256_file
+from ansible_collections.pbs.python.plugins.module_utils._url_options import URL_ARGUMENT_SPEC
 
 CHUNK = 1 << 20
 TEXT_LIMIT = 4 << 20  # a SHA256SUMS of every asset of a PBS release is ~200 KB
@@ -200,12 +201,15 @@ class Response(object):
 
 
 class Fetcher(object):
-    """Requests under the download policy, with the options of ``get_url`` (URL_ARGUMENT_SPEC)."""
+    """Requests under the download policy, with the options of ``get_url`` (URL_ARGUMENT_SPEC).
 
-    def __init__(self, params, timeout=30, retries=3, sleep=time.sleep):
+    ``timeout`` and ``retries`` default to the options' own (validated params carry both).
+    """
+
+    def __init__(self, params, timeout=None, retries=None, sleep=time.sleep):
         self.params = params
-        self.timeout = timeout
-        self.retries = retries
+        self.timeout = params.get('timeout', URL_ARGUMENT_SPEC['timeout']['default']) if timeout is None else timeout
+        self.retries = params.get('retries', URL_ARGUMENT_SPEC['retries']['default']) if retries is None else retries
         self.sleep = sleep
 
     def _shared_tls_context(self, urls, key):

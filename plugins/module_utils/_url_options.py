@@ -89,5 +89,5 @@ class FetcherOnDemand(object):
         if self._fetcher is None:
             from ansible_collections.pbs.python.plugins.module_utils._fetch import Fetcher
 
-            self._fetcher = Fetcher(self._params, timeout=self._params['timeout'], retries=self._params['retries'])
+            self._fetcher = Fetcher(self._params)
         return getattr(self._fetcher, name)

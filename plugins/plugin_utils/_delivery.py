@@ -48,7 +48,7 @@ def url_fetcher(options):
         check_timeout(params['timeout'], params['retries'])
     except PolicyError as exc:
         raise DeliveryError(str(exc))
-    return Fetcher(params, timeout=params['timeout'], retries=params['retries'])
+    return Fetcher(params)
 
 
 def fetch_for_target(args, target):
