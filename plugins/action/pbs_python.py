@@ -23,7 +23,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.pbs.python.plugins.module_utils._url_options import URL_ARGUMENT_SPEC
 from ansible_collections.pbs.python.plugins.module_utils._pin import CONTROLLER_OPTIONS, OPTIONS, RULES, check_request
-from ansible_collections.pbs.python.plugins.plugin_utils._role import install_arguments
+from ansible_collections.pbs.python.plugins.plugin_utils._role import host_readers, install_arguments
 
 MODULE = 'pbs.python.pbs_python'
 # Set by the role's install task alone: build the arguments from the role's variables, in Python.
@@ -38,7 +38,9 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         if self._task.args.get(ROLE_MARKER):
-            self._task.args = self._role_arguments(task_vars or {})
+            # Options the task gets besides the marker (module_defaults of the play) override the role's.
+            self._task.args = dict(self._role_arguments(task_vars or {}), **dict(
+                (name, value) for name, value in self._task.args.items() if name != ROLE_MARKER))
         internal = sorted(set(name for name in self._task.args if name.startswith('_')) | set(
             name for entry in self._task.args.get('pins') or [] if isinstance(entry, dict)
             for name in entry if name.startswith('_')))
@@ -100,14 +102,8 @@ class ActionModule(ActionBase):
 
     def _role_arguments(self, task_vars):
         """The role's install task names no option: they are the host's pbs_python_* variables (see _role)."""
-        def value(name):
-            return self._templar.template(task_vars[name]) if name in task_vars else None
-
-        def read_lock(path):
-            return self._loader.load_from_file(self._find_needle('files', path))
-
         try:
-            return install_arguments(list(task_vars), value, read_lock)
+            return install_arguments(list(task_vars), *host_readers(self._templar, self._loader, task_vars))
         except ValueError as exc:  # PinError
             raise AnsibleActionFail('%s: %s' % (MODULE, exc))
 

@@ -57,20 +57,14 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.pbs.python.plugins.module_utils._pin import PinError
-from ansible_collections.pbs.python.plugins.plugin_utils._role import host_pins, module_options
+from ansible_collections.pbs.python.plugins.plugin_utils._role import host_pins, host_readers, module_options
 
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         variables = variables or {}
         self.set_options(var_options=variables, direct=kwargs)
-
-        def value(name):
-            return self._templar.template(variables[name]) if name in variables else None
-
-        def read_lock(path):
-            return self._loader.load_from_file(self.find_file_in_search_path(variables, 'files', path))
-
+        value, read_lock = host_readers(self._templar, self._loader, variables)
         answers = []
         try:
             for term in terms:

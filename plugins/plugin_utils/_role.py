@@ -11,7 +11,8 @@ from the host's variables. The role's other entry points (bootstrap, the lock an
 playbooks) get the same mapping through the ``pbs.python.role`` lookup.
 
 ``value(name)`` returns a variable rendered for the host (None when unset); ``read_lock(path)``
-returns a lock file's parsed content. Both are the caller's I/O.
+returns a lock file's parsed content. Both are I/O: ``host_readers`` makes them from what the
+action plugin and the lookup have, the tests pass their own.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,6 +21,7 @@ __metaclass__ = type
 
 import re
 
+from ansible.errors import AnsibleFileNotFound
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.pbs.python.plugins.module_utils._naming import minor_of
@@ -97,9 +99,27 @@ def lock_checksums(lock, path):
                        'write it with the pbs.python.lock playbook' % (path, exc.__class__.__name__))
 
 
+def host_readers(templar, loader, variables):
+    """(value, read_lock) for one host's ``variables`` (task vars), with ansible's templar and loader.
+
+    A relative lock file is searched where ``lookup('file')`` searches from the task: the role's
+    files/ and directory, then the playbook's.
+    """
+    def value(name):
+        return templar.template(variables[name]) if name in variables else None
+
+    def read_lock(path):
+        try:
+            found = loader.path_dwim_relative_stack(variables.get('ansible_search_path') or [], 'files', path)
+        except AnsibleFileNotFound as exc:
+            raise PinError('pbs_python_lock_file: %s' % exc)
+        return loader.load_from_file(found)
+    return value, read_lock
+
+
 def _given(value, names, if_set):
     options = dict((name, value(PREFIX + name)) for name in names)
-    options.update((name, value(PREFIX + name)) for name in if_set if value(PREFIX + name))
+    options.update((name, option) for name, option in ((name, value(PREFIX + name)) for name in if_set) if option)
     return dict((name, option) for name, option in options.items() if option is not None)
 
 
@@ -114,9 +134,12 @@ def module_options(value, read_lock):
     checksums = dict(value(PREFIX + 'checksums') or {})
     if lock_file:
         checksums.update(lock_checksums(read_lock(lock_file), lock_file))
+    try:
+        strict = boolean(value(PREFIX + 'strict_checksums') or False)
+    except TypeError as exc:
+        raise PinError('pbs_python_strict_checksums: %s' % exc)
     options = _given(value, SHARED, SHARED_IF_SET)
-    options.update(mirror=value(PREFIX + 'mirrors'), checksums=checksums,
-                   strict_checksums=boolean(value(PREFIX + 'strict_checksums') or False, strict=False) or bool(lock_file))
+    options.update(mirror=value(PREFIX + 'mirrors'), checksums=checksums, strict_checksums=strict or bool(lock_file))
     return dict((name, option) for name, option in options.items() if option is not None)
 
 

@@ -247,10 +247,19 @@ def test_install_and_noop_rerun(cell, tmp_path, host_root, request):
     assert [p.startswith(result['path']) for p in probe.stdout.split()] == [True, True, True]
     assert os.readlink(os.path.join(host_root[1], 'python3.12')) == result['python']
 
+    # The no-op through the role: its action plugin reads the role's variables with this ansible-core's
+    # templar, and the play's module_defaults override them (the install root: the default would reinstall).
     mirror.reset()
-    second = play([pbs_task(mirror, host_root)])
-    assert second.rc == 0 and not second.result('pbs')['changed'], second.output
-    assert second.result('pbs')['python'] == result['python']
+    role_play = localhost_play([{'name': 'role', 'ansible.builtin.include_role': {'name': 'pbs.python.pbs_python'},
+                                 'vars': {'mirror_url': mirror.url, 'pbs_python_mirrors': ['{{ mirror_url }}'],
+                                          'pbs_python_link_dir': host_root[1], 'pbs_python_target': TRIPLE,
+                                          'pbs_python_installs': [{'version': '3.12', 'build': '20240107',
+                                                                   'variant': 'install_only'}]}}], python=cell.target)
+    role_play[0]['module_defaults'] = {'pbs.python.pbs_python': {'install_root': host_root[0]}}
+    second = run_playbook(role_play, str(tmp_path / 'work'), env=env)
+    installed = second.result('Install the pinned builds')
+    assert second.rc == 0 and not installed['changed'], second.output
+    assert installed['interpreters'] == {'3.12': result['python']}
     assert mirror.requests == []
 
 

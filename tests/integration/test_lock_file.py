@@ -43,8 +43,10 @@ def test_lock_then_install_exactly_the_locked_bytes_and_refuse_changed_ones(tmp_
     assert entries == [{'pin': '3.12+20240107', 'version': '3.12.1', 'build': '20240107', 'variant': 'install_only',
                         'freethreaded': False, 'target': TRIPLE, 'asset': ASSET, 'sha256': mirror.sums[ASSET]}]
 
+    # The role finds a relative lock file beside the playbook, as lookup('file') would.
+    shutil.copy(lock, str(tmp_path / 'work' / 'site.lock.yml'))
     mirror.reset()
-    run = site(tmp_path, inventory(tmp_path, mirror.url, str(tmp_path / 'root'), lock))
+    run = site(tmp_path, inventory(tmp_path, mirror.url, str(tmp_path / 'root'), 'site.lock.yml'))
     assert run.rc == 0, run.output
     assert mirror.gets() == ['/20240107/' + ASSET]  # never SHA256SUMS
 

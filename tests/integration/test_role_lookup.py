@@ -20,6 +20,8 @@ def test_pins_and_options_as_the_role_reads_them(tmp_path):
             'options': "{{ lookup('pbs.python.role', 'options', lock=false) }}"}},
         {'name': 'wrong', 'ansible.builtin.debug': {'msg': "{{ lookup('pbs.python.role', 'pin') }}"},
          'ignore_errors': True},
+        {'name': 'missing', 'ansible.builtin.debug': {'msg': "{{ lookup('pbs.python.role', 'options') }}"},
+         'vars': {'pbs_python_lock_file': 'absent.lock.yml'}, 'ignore_errors': True},
     ])
     play[0]['vars'] = {
         'pbs_python_installs__web': [{'version': '3.12', 'build': '20240107', 'default': True}],
@@ -39,3 +41,4 @@ def test_pins_and_options_as_the_role_reads_them(tmp_path):
     unlocked = run.result('unlocked')['ansible_facts']['options']
     assert unlocked['checksums'] == {} and unlocked['strict_checksums'] is False
     assert "'pin' is neither pins nor options" in run.result('wrong')['msg']
+    assert 'pbs_python_lock_file' in run.result('missing')['msg'] and 'absent.lock.yml' in run.result('missing')['msg']

@@ -83,6 +83,11 @@ def test_a_lock_file_adds_its_digests_to_the_checksums_and_makes_them_strict():
     assert unread['checksums'] == {} and unread['strict_checksums'] is False
 
 
+def test_a_strict_checksums_that_is_no_boolean_is_refused_not_taken_as_false():
+    with pytest.raises(PinError, match='pbs_python_strict_checksums'):
+        module_options(host(pbs_python_strict_checksums='enabled').get, None)
+
+
 @pytest.mark.parametrize('content', [None, 'text', {'assets': [{'asset': 'x'}]}, {'lock_version': 1}])
 def test_a_file_that_is_no_lock_file_is_refused_with_the_fix(content):
     with pytest.raises(PinError, match='pbs_python_lock_file bad.yml is not a pbs.python lock file.*pbs.python.lock '
