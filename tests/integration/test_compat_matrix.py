@@ -257,7 +257,7 @@ def test_install_and_noop_rerun(cell, tmp_path, host_root, request):
                                                                    'variant': 'install_only'}]}}], python=cell.target)
     role_play[0]['module_defaults'] = {'pbs.python.pbs_python': {'install_root': host_root[0]}}
     second = run_playbook(role_play, str(tmp_path / 'work'), env=env)
-    installed = second.result('Install the pinned builds')
+    installed = second.result('pbs.python.pbs_python : Install the pinned builds')
     assert second.rc == 0 and not installed['changed'], second.output
     assert installed['interpreters'] == {'3.12': result['python']}
     assert mirror.requests == []
