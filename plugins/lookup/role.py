@@ -35,12 +35,16 @@ options:
 '''
 
 EXAMPLES = r'''
-- name: Install the host's pins as the role would, with a module task of your own
+- name: Install one more build with the mirrors, digests and install root the role uses on this host
   module_defaults:
     group/pbs.python.pbs_python: "{{ lookup('pbs.python.role', 'options') }}"
   pbs.python.pbs_python:
-    pins: "{{ lookup('pbs.python.role', 'pins') | map('dict2items') | map('rejectattr', 'key', 'eq', 'sources')
-              | map('items2dict') }}"
+    version: "3.13"
+    build: "20241016"
+
+- name: Show which inventory variables pin what on this host
+  ansible.builtin.debug:
+    msg: "{{ lookup('pbs.python.role', 'pins') | map(attribute='sources') }}"
 '''
 
 RETURN = r'''
