@@ -36,9 +36,13 @@ def test_a_host_without_python_gets_the_pin_and_runs_modules_on_it(tmp_path, bar
     inventory = os.path.join(state, 'inventory.yml')
     with open(inventory) as handle:
         inv = yaml.safe_load(handle)
+    # A lock file reaches the bootstrap too (through the role lookup): strict digests, no SHA256SUMS read.
+    asset = 'cpython-3.12.1+20240107-x86_64-unknown-linux-gnu-install_only.tar.gz'
+    lock = tmp_path / 'site.lock.yml'
+    lock.write_text(yaml.safe_dump({'lock_version': 1, 'assets': [{'asset': asset, 'sha256': mirror.sums[asset]}]}))
     inv['all'].setdefault('vars', {}).update({
         'pbs_python_mirrors': [mirror.url],  # the controller downloads: the host needs no route to it
-        'pbs_python_cache_dir': str(tmp_path / 'cache'),
+        'pbs_python_cache_dir': str(tmp_path / 'cache'), 'pbs_python_lock_file': str(lock),
         'pbs_python_installs__bare': [{'version': '3.12', 'build': '20240107', 'variant': 'install_only',
                                        'default': True}],
     })
@@ -56,8 +60,10 @@ def test_a_host_without_python_gets_the_pin_and_runs_modules_on_it(tmp_path, bar
                 'import sysconfig; print(sysconfig.get_config_var("prefix"), sysconfig.get_config_var("CC"))']}},
         ],
     }]
+    mirror.reset()
     first = run_playbook(play, str(tmp_path / 'work'), inventory=inventory)
     assert first.rc == 0, first.output
+    assert mirror.gets() == ['/20240107/' + asset]
     boot = [r for r in first.results if r['action'] == 'pbs.python.pbs_python_bootstrap'][0]['result']
     assert boot['changed'] and boot['version'] == '3.12.1' and boot['target'] == 'x86_64-unknown-linux-gnu'
     facts = first.result('facts')['ansible_facts']
