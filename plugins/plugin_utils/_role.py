@@ -32,8 +32,9 @@ from ansible_collections.pbs.python.plugins.module_utils._pin import PinError, n
 PIN_VARIABLES = re.compile(r'pbs_python_installs(__.+)?\Z')
 PREFIX = 'pbs_python_'
 # Options every module task of the role gets, from pbs_python_<option> as they are...
-SHARED = ('install_root', 'cache_dir', 'x86_64_level', 'validate_certs', 'force_basic_auth', 'use_proxy',
+SHARED = ('install_root', 'cache_dir', 'mirror', 'x86_64_level', 'validate_certs', 'force_basic_auth', 'use_proxy',
           'use_netrc', 'timeout', 'retries')
+RENAMED = {'mirror': 'mirrors'}  # the one option whose variable is not pbs_python_<option>
 # ...and those whose empty value ("", {}) means the module's default.
 SHARED_IF_SET = ('target', 'ca_path', 'client_cert', 'client_key', 'headers', 'url_username', 'url_password')
 # The install task's own options, likewise.
@@ -118,9 +119,9 @@ def host_readers(templar, loader, variables):
 
 
 def _given(value, names, if_set):
-    options = dict((name, value(PREFIX + name)) for name in names)
-    options.update((name, option) for name, option in ((name, value(PREFIX + name)) for name in if_set) if option)
-    return dict((name, option) for name, option in options.items() if option is not None)
+    """Options from their variables; unset ones (None), and empty ones of ``if_set``, left to the module."""
+    given = [(name, value(PREFIX + RENAMED.get(name, name))) for name in names + if_set]
+    return dict((name, option) for name, option in given if option is not None and (option or name not in if_set))
 
 
 def module_options(value, read_lock):
@@ -138,9 +139,7 @@ def module_options(value, read_lock):
         strict = boolean(value(PREFIX + 'strict_checksums') or False)
     except TypeError as exc:
         raise PinError('pbs_python_strict_checksums: %s' % exc)
-    options = _given(value, SHARED, SHARED_IF_SET)
-    options.update(mirror=value(PREFIX + 'mirrors'), checksums=checksums, strict_checksums=strict or bool(lock_file))
-    return dict((name, option) for name, option in options.items() if option is not None)
+    return dict(_given(value, SHARED, SHARED_IF_SET), checksums=checksums, strict_checksums=strict or bool(lock_file))
 
 
 def install_arguments(names, value, read_lock):
