@@ -366,9 +366,10 @@ def render(results, chart_name, chart_error):
         out += ['', '### Fleet no-op', '', 'A no-op run of the `pbs.python.pbs_python` role on %d hosts against a play '
                 'of one `ping` task on the same hosts (`--forks %d`; target: at most 1.3x), medians of %d interleaved '
                 'rounds (`bench/fleet_noop.py`). The last two columns say where the role\'s time goes: its one '
-                'module task alone, and a `ping` play with the two tasks ansible-core runs on the controller for each '
-                'host of a role that has argument specs and publishes a variable (the inserted argument validation '
-                'and a `set_fact`): that play is the floor of any role of this shape.'
+                'module task alone, and a `ping` play with the task ansible-core runs on the controller for each host '
+                'of a role that has argument specs (the inserted argument validation): that play is the floor of any '
+                'role with argument specs. On ansible-core 2.21+ (measured here) the install task publishes the '
+                'interpreters itself; before 2.21 the role adds a `set_fact` task.'
                 % (noop['hosts'], noop['hosts'], noop['rounds']), '']
         out += fleet_noop.table(noop).splitlines()
     elif results.get('fleet_noop_skipped'):

@@ -21,6 +21,11 @@ __metaclass__ = type
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+try:  # ansible-core 2.21+: an action sets host variables as set_fact does (ActionBase.register_host_variables)
+    from ansible.plugins.action import VariableLayer
+except ImportError:  # before: the role's tasks/install_and_publish.yml sets them
+    VariableLayer = None
+
 from ansible_collections.pbs.python.plugins.module_utils._url_options import URL_ARGUMENT_SPEC
 from ansible_collections.pbs.python.plugins.module_utils._pin import CONTROLLER_OPTIONS, OPTIONS, RULES, check_request
 from ansible_collections.pbs.python.plugins.plugin_utils._role import host_readers, install_arguments
@@ -28,6 +33,8 @@ from ansible_collections.pbs.python.plugins.plugin_utils._role import host_reade
 MODULE = 'pbs.python.pbs_python'
 # Set by the role's install task alone: build the arguments from the role's variables, in Python.
 ROLE_MARKER = '_role_variables'
+# What the role publishes: pbs_python_<key> from the install result's <key>.
+PUBLISHED = ('interpreters', 'default_interpreter')
 ARGUMENT_SPEC = dict(OPTIONS, **URL_ARGUMENT_SPEC)  # the module's own spec: one source of defaults
 
 
@@ -37,10 +44,21 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        if self._task.args.get(ROLE_MARKER):
-            # Options the task gets besides the marker (module_defaults of the play) override the role's.
-            self._task.args = dict(self._role_arguments(task_vars or {}), **dict(
-                (name, value) for name, value in self._task.args.items() if name != ROLE_MARKER))
+        if not self._task.args.get(ROLE_MARKER):
+            return self._install(result, task_vars)
+        # Options the task gets besides the marker (module_defaults of the play) override the role's.
+        self._task.args = dict(self._role_arguments(task_vars or {}), **dict(
+            (name, value) for name, value in self._task.args.items() if name != ROLE_MARKER))
+        result = self._install(result, task_vars)
+        if VariableLayer is not None and not result.get('failed'):
+            # What the role's set_fact did before 2.21, without a second forked task per host: the same
+            # layer (EPHEMERAL_FACT: above play and role variables, kept for the later plays of the run).
+            self.register_host_variables(dict(('pbs_python_' + key, result[key]) for key in PUBLISHED),
+                                         VariableLayer.EPHEMERAL_FACT)
+        return result
+
+    def _install(self, result, task_vars):
+        """The task as the module's options give it: validated here, then run on the host (or delivered)."""
         internal = sorted(set(name for name in self._task.args if name.startswith('_')) | set(
             name for entry in self._task.args.get('pins') or [] if isinstance(entry, dict)
             for name in entry if name.startswith('_')))

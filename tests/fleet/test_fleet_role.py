@@ -28,6 +28,7 @@ import fleet
 import fleet_kit
 import pbs_fixtures
 from fleet_kit import INSTALL_TASK, ROLE_PLAY
+from playbook import published_play
 
 pytestmark = fleet_kit.needs("patchelf")
 
@@ -150,7 +151,8 @@ def pruned_hosts(run) -> set[str]:
 
 def test_1_converge_installs_each_groups_pins_and_rerun_is_a_free_noop(world):
     world.mirror.reset()
-    run = world.converge()
+    run = world.play(ROLE_PLAY + [published_play()])
+    assert run.rc == 0, run.output[-5000:]
     assert changed_hosts(run) == set(HOSTS)
     for short in HOSTS:
         pins = world.pins(short)
@@ -160,11 +162,11 @@ def test_1_converge_installs_each_groups_pins_and_rerun_is_a_free_noop(world):
             receipt = receipts[dirname(pin)]
             assert (receipt["version"], receipt["build"]) == (pin["version"], pin["build"])
             assert receipt["sha256"] == world.sums[asset(pin)]
-        facts = run.result("pbs.python.pbs_python : Publish the interpreters by minor version", NAME[short])
-        interpreters = facts["ansible_facts"]["pbs_python_interpreters"]
+        published = run.result("published", NAME[short])["msg"]
+        interpreters = published["interpreters"]
         assert interpreters == {minor(p): f"{ROOT}/{dirname(p)}/bin/python{minor(p)}" for p in pins}
         default = world.default_pin(short)
-        assert facts["ansible_facts"]["pbs_python_default_interpreter"] == interpreters[minor(default)]
+        assert published["default_interpreter"] == interpreters[minor(default)]
         assert world.link(short, "python3") == interpreters[minor(default)]
     # Each host fetched each of its assets once; the two 3.12.1 builds are different bytes.
     assert world.asset_gets() == sorted(asset(p) for s in HOSTS for p in world.pins(s))

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from playbook import localhost_play, run_playbook
+from playbook import localhost_play, published_play, run_playbook
 
 TRIPLE = 'x86_64-unknown-linux-gnu'
 ASSET_312 = 'cpython-3.12.1+20240107-%s-install_only' % TRIPLE
@@ -256,11 +256,17 @@ def test_install_and_noop_rerun(cell, tmp_path, host_root, request):
                                           'pbs_python_installs': [{'version': '3.12', 'build': '20240107',
                                                                    'variant': 'install_only'}]}}], python=cell.target)
     role_play[0]['module_defaults'] = {'pbs.python.pbs_python': {'install_root': host_root[0]}}
-    second = run_playbook(role_play, str(tmp_path / 'work'), env=env)
+    second = run_playbook(role_play + [published_play('localhost')], str(tmp_path / 'work'), env=env)
     installed = second.result('pbs.python.pbs_python : Install the pinned builds')
     assert second.rc == 0 and not installed['changed'], second.output
     assert installed['interpreters'] == {'3.12': result['python']}
     assert mirror.requests == []
+    # The variables outlive the role's play: set by the install task's action from ansible-core 2.21,
+    # by a set_fact task before it (chosen when the role is loaded).
+    assert second.result('published')['msg'] == {'interpreters': {'3.12': result['python']},
+                                                 'default_interpreter': result['python']}
+    set_facts = [r for r in second.results if r['task'].endswith('Publish the interpreters by minor version')]
+    assert len(set_facts) == (0 if tuple(map(int, cell.core.split('.')[:2])) >= (2, 21) else 1), [r['task'] for r in second.results]
 
 
 def test_matrix_covers_the_promised_floors():

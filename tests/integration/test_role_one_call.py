@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from pbs_fixtures import HOST_TRIPLE
-from playbook import localhost_play, run_playbook
+from playbook import localhost_play, published_play, run_playbook
 
 PINS = [
     {'version': '3.12', 'build': '20240107', 'variant': 'install_only', 'default': True},
@@ -83,7 +83,7 @@ def test_the_role_makes_one_module_call_per_host_with_two_pins_and_prune(tmp_pat
 
     # Cold converge: both pins installed (each asset downloaded once), the unpinned build pruned.
     mirror.reset()
-    cold, dummy, dummy = box.run()
+    cold, dummy, dummy = box.run(ROLE + [published_play()])
     result = install_result(cold)
     assert result['changed'] and result['removed'] == [str(box.root / EXTRA)]
     assert box.installed() == DIRS
@@ -93,18 +93,19 @@ def test_the_role_makes_one_module_call_per_host_with_two_pins_and_prune(tmp_pat
     assert os.readlink(str(box.links / 'python3')) == str(box.root / DIRS[1] / 'bin' / 'python3.12')
     if delivery == 'controller':
         assert [r['delivered'] for r in result['results']] == [True, True]
-    facts = [r['result'] for r in cold.results if r['task'].endswith('Publish the interpreters by minor version')]
-    assert facts[0]['ansible_facts'] == {
-        'pbs_python_interpreters': {'3.11': str(box.root / DIRS[0] / 'bin' / 'python3.11'),
-                                    '3.12': str(box.root / DIRS[1] / 'bin' / 'python3.12')},
-        'pbs_python_default_interpreter': str(box.root / DIRS[1] / 'bin' / 'python3.12')}
+    published = cold.result('published')['msg']
+    assert published == {
+        'interpreters': {'3.11': str(box.root / DIRS[0] / 'bin' / 'python3.11'),
+                         '3.12': str(box.root / DIRS[1] / 'bin' / 'python3.12')},
+        'default_interpreter': str(box.root / DIRS[1] / 'bin' / 'python3.12')}
+    assert published['interpreters'] == result['interpreters']
 
     # The daily no-op: one module call on the host, nothing changed, no request.
     mirror.reset()
     noop, counted, starts = box.run()
     assert (counted, starts) == (1, 1), noop.output[-3000:]
     assert not list(noop.changed) and mirror.requests == []
-    assert install_result(noop)['interpreters'] == facts[0]['ansible_facts']['pbs_python_interpreters']
+    assert install_result(noop)['interpreters'] == published['interpreters']
 
     # With repair on (issue 14) the no-op is still one module call: the tree check runs in it. A tampered
     # tree is reinstalled from the pinned bytes (controller delivery: ask first, then send, as when cold).

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from pbs_fixtures import HOST_TRIPLE
-from playbook import localhost_play, run_playbook
+from playbook import localhost_play, published_play, run_playbook
 
 # One pin of each form: X.Y, X.Y.Z, a pre-release, a free-threaded X.Y. None is installed yet.
 PINS = [
@@ -42,20 +42,20 @@ def test_role_check_mode_predicts_every_pin_form(tmp_path, mirror, delivery):
                     pbs_python_link_dir=str(links), pbs_python_target=HOST_TRIPLE, pbs_python_delivery=delivery,
                     pbs_python_cache_dir=str(cache))
     mirror.reset()
-    run = run_playbook([{'hosts': 'all', 'gather_facts': False, 'roles': ['pbs.python.pbs_python']}],
+    run = run_playbook([{'hosts': 'all', 'gather_facts': False, 'roles': ['pbs.python.pbs_python']}, published_play()],
                        str(tmp_path / 'work'), inventory=inv, check=True, diff=True)
     assert run.rc == 0, run.output[-4000:]
 
     installs = role_result(run, 'Install the pinned builds')['results']
     assert [r['version'] for r in installs] == ['3.12.*', '3.13.0', '3.14.*', '3.15.0rc1']  # merge_pins sorts
     assert all(r['changed'] for r in installs)
-    facts = role_result(run, 'Publish the interpreters by minor version')['ansible_facts']
+    published = run.result('published')['msg']
     expected = {'3.12': 'python3.12', '3.13': 'python3.13', '3.14t': 'python3.14t', '3.15': 'python3.15'}
-    assert sorted(facts['pbs_python_interpreters']) == sorted(expected)
+    assert sorted(published['interpreters']) == sorted(expected)
     for minor, name in expected.items():
-        assert os.path.basename(facts['pbs_python_interpreters'][minor]) == name
-        assert facts['pbs_python_interpreters'][minor].startswith(str(root) + '/cpython-%s' % minor.rstrip('t'))
-    assert facts['pbs_python_default_interpreter'] == facts['pbs_python_interpreters']['3.12']
+        assert os.path.basename(published['interpreters'][minor]) == name
+        assert published['interpreters'][minor].startswith(str(root) + '/cpython-%s' % minor.rstrip('t'))
+    assert published['default_interpreter'] == published['interpreters']['3.12']
     # Predicted, not done: no request, nothing on disk, nothing cached.
     assert mirror.requests == []
     assert not root.exists() and not links.exists() and not cache.exists()

@@ -61,6 +61,17 @@ def run_playbook(play, workdir, inventory='localhost,', extra_args=(), env=None,
     return Run(proc, results)
 
 
+def published_play(hosts='all'):
+    """A later play showing what the pbs_python role published for each host (task 'published', in ``msg``).
+
+    From ansible-core 2.21 the install task's action sets the variables, before it a set_fact does;
+    either way they must outlive the role's play.
+    """
+    return {'hosts': hosts, 'gather_facts': False, 'tasks': [{'name': 'published', 'ansible.builtin.debug': {'msg': {
+        'interpreters': '{{ pbs_python_interpreters }}',
+        'default_interpreter': '{{ pbs_python_default_interpreter }}'}}}]}
+
+
 def localhost_play(tasks, gather_facts=False, python=None):
     """One play on localhost over the local connection, with a fixed module interpreter."""
     return [{
