@@ -20,11 +20,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-
-try:  # ansible-core 2.21+: an action sets host variables as set_fact does (ActionBase.register_host_variables)
-    from ansible.plugins.action import VariableLayer
-except ImportError:  # before: the role's tasks/install_and_publish.yml sets them
-    VariableLayer = None
+from ansible.release import __version__ as CORE_VERSION
 
 from ansible_collections.pbs.python.plugins.module_utils._url_options import URL_ARGUMENT_SPEC
 from ansible_collections.pbs.python.plugins.module_utils._pin import CONTROLLER_OPTIONS, OPTIONS, RULES, check_request
@@ -33,8 +29,9 @@ from ansible_collections.pbs.python.plugins.plugin_utils._role import host_reade
 MODULE = 'pbs.python.pbs_python'
 # Set by the role's install task alone: build the arguments from the role's variables, in Python.
 ROLE_MARKER = '_role_variables'
-# What the role publishes: pbs_python_<key> from the install result's <key>.
-PUBLISHED = ('interpreters', 'default_interpreter')
+# ansible-core 2.21 gave actions register_host_variables: the role's install task then publishes the
+# interpreters itself. The role's tasks/main.yml chooses from the same version whether a set_fact follows.
+PUBLISHES = tuple(int(part) for part in CORE_VERSION.split('.')[:2]) >= (2, 21)
 ARGUMENT_SPEC = dict(OPTIONS, **URL_ARGUMENT_SPEC)  # the module's own spec: one source of defaults
 
 
@@ -50,10 +47,13 @@ class ActionModule(ActionBase):
         self._task.args = dict(self._role_arguments(task_vars or {}), **dict(
             (name, value) for name, value in self._task.args.items() if name != ROLE_MARKER))
         result = self._install(result, task_vars)
-        if VariableLayer is not None and not result.get('failed'):
-            # What the role's set_fact did before 2.21, without a second forked task per host: the same
-            # layer (EPHEMERAL_FACT: above play and role variables, kept for the later plays of the run).
-            self.register_host_variables(dict(('pbs_python_' + key, result[key]) for key in PUBLISHED),
+        if PUBLISHES and not result.get('failed'):
+            # What the role's set_fact does before 2.21 (tasks/_install_and_publish.yml), without a second
+            # forked task per host: set_fact's layer, above play and role variables, kept for later plays.
+            from ansible.plugins.action import VariableLayer
+
+            self.register_host_variables({'pbs_python_interpreters': result['interpreters'],
+                                          'pbs_python_default_interpreter': result['default_interpreter']},
                                          VariableLayer.EPHEMERAL_FACT)
         return result
 

@@ -247,26 +247,40 @@ def test_install_and_noop_rerun(cell, tmp_path, host_root, request):
     assert [p.startswith(result['path']) for p in probe.stdout.split()] == [True, True, True]
     assert os.readlink(os.path.join(host_root[1], 'python3.12')) == result['python']
 
-    # The no-op through the role: its action plugin reads the role's variables with this ansible-core's
-    # templar, and the play's module_defaults override them (the install root: the default would reinstall).
+    # The no-op through the role, run with its install tag alone: its action plugin reads the role's variables
+    # with this ansible-core's templar, and the play's module_defaults override them (the install root: the
+    # role's default would reinstall).
+    def role_play(pins, **keywords):
+        role = dict({'role': 'pbs.python.pbs_python', 'vars': {
+            'mirror_url': mirror.url, 'pbs_python_mirrors': ['{{ mirror_url }}'], 'pbs_python_link_dir': host_root[1],
+            'pbs_python_target': TRIPLE, 'pbs_python_installs': pins}}, **keywords)
+        return {'hosts': 'localhost', 'gather_facts': False, 'connection': 'local',
+                'vars': {'ansible_python_interpreter': cell.target}, 'roles': [role],
+                'module_defaults': {'pbs.python.pbs_python': {'install_root': host_root[0]}}}
+
+    pin = {'version': '3.12', 'build': '20240107', 'variant': 'install_only'}
     mirror.reset()
-    role_play = localhost_play([{'name': 'role', 'ansible.builtin.include_role': {'name': 'pbs.python.pbs_python'},
-                                 'vars': {'mirror_url': mirror.url, 'pbs_python_mirrors': ['{{ mirror_url }}'],
-                                          'pbs_python_link_dir': host_root[1], 'pbs_python_target': TRIPLE,
-                                          'pbs_python_installs': [{'version': '3.12', 'build': '20240107',
-                                                                   'variant': 'install_only'}]}}], python=cell.target)
-    role_play[0]['module_defaults'] = {'pbs.python.pbs_python': {'install_root': host_root[0]}}
-    second = run_playbook(role_play + [published_play('localhost')], str(tmp_path / 'work'), env=env)
+    second = run_playbook([role_play([pin]), published_play('localhost')], str(tmp_path / 'work'), env=env,
+                          extra_args=['--tags', 'pbs_python_install'])
     installed = second.result('pbs.python.pbs_python : Install the pinned builds')
     assert second.rc == 0 and not installed['changed'], second.output
     assert installed['interpreters'] == {'3.12': result['python']}
     assert mirror.requests == []
-    # The variables outlive the role's play: set by the install task's action from ansible-core 2.21,
-    # by a set_fact task before it (chosen when the role is loaded).
+    # The variables outlive the role's play: set by the install task's action from ansible-core 2.21, by a
+    # set_fact task before it (chosen when the role is loaded), under each of the install task's tags.
     assert second.result('published')['msg'] == {'interpreters': {'3.12': result['python']},
                                                  'default_interpreter': ''}  # no pin is the default
     set_facts = [r for r in second.results if r['task'].endswith('Publish the interpreters by minor version')]
-    assert len(set_facts) == (0 if tuple(map(int, cell.core.split('.')[:2])) >= (2, 21) else 1), [r['task'] for r in second.results]
+    assert len(set_facts) == (0 if tuple(map(int, cell.core.split('.')[:2])) >= (2, 21) else 1), second.output
+
+    # A failed install publishes nothing, on every version, even when the play goes on (ignore_errors):
+    # not the interpreters it reached before failing (the 3.12 pin here; no mirror has build 20991231).
+    failed = run_playbook([role_play([pin, dict(pin, version='3.11.7', build='20991231')], ignore_errors=True),
+                           localhost_play([{'name': 'after', 'ansible.builtin.debug': {
+                               'msg': "{{ pbs_python_interpreters | default('unset') }}"}}], python=cell.target)[0]],
+                          str(tmp_path / 'work'), env=env)
+    assert failed.rc == 0 and failed.result('pbs.python.pbs_python : Install the pinned builds')['failed'], failed.output
+    assert failed.result('after')['msg'] == 'unset', failed.output
 
 
 def test_matrix_covers_the_promised_floors():

@@ -67,9 +67,9 @@ def published_play(hosts='all'):
     From ansible-core 2.21 the install task's action sets the variables, before it a set_fact does;
     either way they must outlive the role's play.
     """
-    return {'hosts': hosts, 'gather_facts': False, 'tasks': [{'name': 'published', 'ansible.builtin.debug': {'msg': {
-        'interpreters': '{{ pbs_python_interpreters }}',
-        'default_interpreter': '{{ pbs_python_default_interpreter }}'}}}]}
+    return {'hosts': hosts, 'gather_facts': False, 'tasks': [{'name': 'published', 'tags': ['always'], 'ansible.builtin.debug': {
+        'msg': {'interpreters': '{{ pbs_python_interpreters }}',
+                'default_interpreter': '{{ pbs_python_default_interpreter }}'}}}]}
 
 
 def localhost_play(tasks, gather_facts=False, python=None):

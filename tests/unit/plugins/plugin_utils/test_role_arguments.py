@@ -114,7 +114,7 @@ def test_every_documented_role_variable_reaches_the_module_or_its_task():
 
     install_arguments(list(variables), value, {'l.yml': LOCK}.__getitem__)
     documented = set(_load('meta', 'argument_specs.yml')['argument_specs']['main']['options'])
-    with open(os.path.join(ROLE, 'tasks', 'install.yml')) as handle:
+    with open(os.path.join(ROLE, 'tasks', '_install.yml')) as handle:
         templates = ' '.join(re.findall(r'{{(.*?)}}', handle.read()))
     in_the_task = set(name for name in documented if re.search(r'\b%s\b' % name, templates))
     assert documented - read - in_the_task == set()
