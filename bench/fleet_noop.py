@@ -4,7 +4,9 @@ Brings up N real SSH hosts (tests/fleet/fleet.py), converges the role with 1, 2 
 then runs, interleaved round by round (each round in a rotated order, so load drifts hit all
 alike), a ``ping`` play, the role's no-op with prune off and on, the role's module task alone, and
 a ``ping`` play with the controller-side task any role with argument specs adds (its floor).
-Reports medians and the ratios to ping. A measurement, never a test: run it alone on the machine.
+Reports medians and the ratios to ping: of the medians (the target's measure), the median of the
+ratios within each round (paired), and of the CPU the whole machine spent (the controller and the
+hosts share its cores, so the walls follow it). A measurement, never a test: run it alone on the machine.
 
     source "$(tools/bootstrap)" && python bench/fleet_noop.py --hosts 16 --rounds 5 [--json out.json]
 """
@@ -56,8 +58,22 @@ PING_AND_ROLE_TASKS = [{'hosts': 'all', 'gather_facts': False, 'tasks': [
     {'name': 'ping', 'ansible.builtin.ping': {}}]}]
 
 
+def machine_cpu():
+    """CPU seconds the whole machine has spent (user, nice, system, irq, softirq): the controller and
+    every host of the fleet share it, so a play's delta is all the CPU the play cost anywhere."""
+    with open('/proc/stat') as handle:
+        fields = [int(value) for value in handle.readline().split()[1:8]]
+    return (sum(fields[:3]) + fields[5] + fields[6]) / float(os.sysconf('SC_CLK_TCK'))
+
+
+def paired(runs, of, to):
+    """The median over rounds of ``of``/``to`` within each round: what a load drift between rounds
+    does to both cancels (the ratio of medians keeps it when the two medians come from different rounds)."""
+    return median([a / b for a, b in zip(runs[of], runs[to])])
+
+
 def measure(workdir, hosts, rounds, log=print, baseline=None):
-    """{'hosts', 'rounds', 'rows': [{pins, ping, role, role_prune, ratio, ratio_prune, runs}]}.
+    """{'hosts', 'rounds', 'rows': [{pins, ping, role, role_prune, ratio, ratio_prune, paired..., cpu..., runs}]}.
 
     ``baseline``: a collections path holding another release of the collection, whose role runs in
     the same rounds (rows gain baseline, baseline_prune and their ratios), for a before/after.
@@ -93,34 +109,44 @@ def measure(workdir, hosts, rounds, log=print, baseline=None):
                 if baseline:
                     walls.update({'baseline': [], 'baseline_prune': []})
                     plays.update(baseline=plays[False], baseline_prune=plays[True])
+                cpus = dict((what, []) for what in walls)
                 env = {'ANSIBLE_COLLECTIONS_PATH': baseline}
                 for index in range(rounds):
                     order = list(walls)
                     order = order[index % len(order):] + order[:index % len(order)]
                     for what in order:
+                        before = machine_cpu()
                         sample = playbooks.run_playbook(ping if what == 'ping' else plays[what], {},
                                                         inventory=info['inventory'], args=args,
                                                         env=env if str(what).startswith('baseline') else None)
+                        cpus[what].append(machine_cpu() - before)
                         playbooks.expect(sample, changed=False)
                         walls[what].append(sample.wall)
                 server.reset()
                 row = {'pins': pins, 'ping': median(walls['ping']), 'role': median(walls[False]),
                        'role_prune': median(walls[True]), 'module': median(walls['module']),
-                       'floor': median(walls['floor']), 'runs': dict((str(k), v) for k, v in walls.items())}
+                       'floor': median(walls['floor']), 'runs': dict((str(k), v) for k, v in walls.items()),
+                       'cpu_runs': dict((str(k), v) for k, v in cpus.items())}
                 row['ratio'] = ratio(row['role'], row['ping'])
                 row['ratio_prune'] = ratio(row['role_prune'], row['ping'])
                 row['ratio_module'] = ratio(row['module'], row['ping'])
                 row['ratio_floor'] = ratio(row['floor'], row['ping'])
+                row['paired'], row['paired_prune'] = paired(walls, False, 'ping'), paired(walls, True, 'ping')
+                row['cpu_ratio'] = ratio(median(cpus[False]), median(cpus['ping']))
+                row['cpu_ratio_prune'] = ratio(median(cpus[True]), median(cpus['ping']))
                 if baseline:
                     row.update(baseline=median(walls['baseline']), baseline_prune=median(walls['baseline_prune']))
                     row.update(baseline_ratio=ratio(row['baseline'], row['ping']),
-                               baseline_ratio_prune=ratio(row['baseline_prune'], row['ping']))
+                               baseline_ratio_prune=ratio(row['baseline_prune'], row['ping']),
+                               baseline_paired=paired(walls, 'baseline', 'ping'),
+                               baseline_paired_prune=paired(walls, 'baseline_prune', 'ping'))
                     log('%d pins, baseline: role %.2fs (%.2fx), role+prune %.2fs (%.2fx)' % (
                         pins, row['baseline'], row['baseline_ratio'], row['baseline_prune'], row['baseline_ratio_prune']))
                 result['rows'].append(row)
-                log('%d pins: ping %.2fs, role %.2fs (%.2fx), role+prune %.2fs (%.2fx), module task %.2fs (%.2fx), '
-                    'ping + argument validation %.2fs (%.2fx)' % (
-                        pins, row['ping'], row['role'], row['ratio'], row['role_prune'], row['ratio_prune'],
+                log('%d pins: ping %.2fs, role %.2fs (%.2fx, paired %.2fx, CPU %.2fx), role+prune %.2fs (%.2fx, paired '
+                    '%.2fx, CPU %.2fx), module task %.2fs (%.2fx), ping + argument validation %.2fs (%.2fx)' % (
+                        pins, row['ping'], row['role'], row['ratio'], row['paired'], row['cpu_ratio'],
+                        row['role_prune'], row['ratio_prune'], row['paired_prune'], row['cpu_ratio_prune'],
                         row['module'], row['ratio_module'], row['floor'], row['ratio_floor']))
         finally:
             server.stop()
@@ -130,18 +156,24 @@ def measure(workdir, hosts, rounds, log=print, baseline=None):
 
 
 def table(result):
-    lines = ['| pins | ping play (s) | role no-op (s) | role/ping | role no-op, prune on (s) | role/ping, prune on '
-             '| module task alone / ping | ping + argument validation / ping |',
-             '|---|---|---|---|---|---|---|---|']
+    lines = ['| pins | ping play (s) | role no-op (s) | role/ping | paired | CPU | role no-op, prune on (s) '
+             '| role/ping, prune on | paired | CPU | module task alone / ping | ping + argument validation / ping |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|']
+    nan = float('nan')  # columns a result from before them lacks
     for row in result['rows']:
-        row = dict({'ratio_module': float('nan'), 'ratio_floor': float('nan')}, **row)  # runs before these columns
-        lines.append('| %(pins)d | %(ping).2f | %(role).2f | %(ratio).2f | %(role_prune).2f | %(ratio_prune).2f '
+        row = dict(dict.fromkeys(('ratio_module', 'ratio_floor', 'paired', 'paired_prune', 'cpu_ratio',
+                                  'cpu_ratio_prune'), nan), **row)
+        lines.append('| %(pins)d | %(ping).2f | %(role).2f | **%(ratio).2f** | %(paired).2f | %(cpu_ratio).2f '
+                     '| %(role_prune).2f | **%(ratio_prune).2f** | %(paired_prune).2f | %(cpu_ratio_prune).2f '
                      '| %(ratio_module).2f | %(ratio_floor).2f |' % row)
     if any('baseline' in row for row in result['rows']):
         lines += ['', 'The baseline collection (%s), in the same rounds:' % result.get('baseline'), '',
-                  '| pins | role no-op (s) | role/ping | prune on (s) | role/ping, prune on |', '|---|---|---|---|---|']
-        lines += ['| %(pins)d | %(baseline).2f | %(baseline_ratio).2f | %(baseline_prune).2f | %(baseline_ratio_prune).2f |'
-                  % row for row in result['rows'] if 'baseline' in row]
+                  '| pins | role no-op (s) | role/ping | paired | prune on (s) | role/ping, prune on | paired |',
+                  '|---|---|---|---|---|---|---|']
+        lines += ['| %(pins)d | %(baseline).2f | %(baseline_ratio).2f | %(baseline_paired).2f | %(baseline_prune).2f '
+                  '| %(baseline_ratio_prune).2f | %(baseline_paired_prune).2f |'
+                  % dict(dict.fromkeys(('baseline_paired', 'baseline_paired_prune'), nan), **row)
+                  for row in result['rows'] if 'baseline' in row]
     return '\n'.join(lines)
 
 

@@ -185,6 +185,8 @@ def main(argv=None):
                         'profile, phases, fleet, fleet_noop, manifest')
     parser.add_argument('--fleet-sizes', default=','.join(str(s) for s in fleet_scale.SIZES))
     parser.add_argument('--fleet-noop-hosts', type=int, default=16, help='hosts for the role no-op vs ping part')
+    parser.add_argument('--fleet-noop-rounds', type=int, default=9,
+                        help='rounds for the role no-op vs ping part (its ping play alone spreads by 10%%)')
     parser.add_argument('--workdir', help='scratch directory (default: a new one under /var/tmp)')
     parser.add_argument('--keep', action='store_true', help='keep the scratch directory')
     parser.add_argument('--json', help='also write the raw results here')
@@ -229,7 +231,7 @@ def main(argv=None):
                  ('manifest', lambda: manifest_cost.measure(ctx, log=log)),
                  ('fleet', lambda: fleet_scale.measure(ctx, sizes=sizes, log=log)),
                  ('fleet_noop', lambda: fleet_noop.measure(os.path.join(workdir, 'fleet-noop'), args.fleet_noop_hosts,
-                                                           rounds, log=log,
+                                                           args.fleet_noop_rounds, log=log,
                                                            baseline=ctx.baselines[0][1] if ctx.baselines else None)))
         for name, measure in parts:
             if name in skip:
