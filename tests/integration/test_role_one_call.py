@@ -156,3 +156,17 @@ def test_a_failing_pin_fails_the_task_but_the_others_converge_and_nothing_is_pru
     assert sorted(os.listdir(str(root))) == sorted([EXTRA, DIRS[1], '.lock'])
     assert os.readlink(str(links / 'python3')) == str(root / DIRS[1] / 'bin' / 'python3.12')
     assert mirror.gets(DIRS[0] + '.tar.gz') == []
+
+
+def test_without_the_roles_argument_check_a_wrong_variable_still_fails_before_the_host(tmp_path, mirror):
+    """docs/scale.md: a fleet may drop the validation task ansible-core inserts (rolespec_validate: false);
+    the install task's action still refuses a wrong variable, by its module option, before any request."""
+    box = Box(tmp_path, mirror, 'host')
+    play = [{'hosts': 'all', 'gather_facts': False, 'tasks': [{
+        'name': 'role', 'ansible.builtin.import_role': {'name': 'pbs.python.pbs_python', 'rolespec_validate': False},
+        'vars': {'pbs_python_prune': 'maybe'}}]}]
+    mirror.reset()
+    run = run_playbook(play, str(tmp_path / 'work'), inventory=str(box.inventory))
+    assert run.rc != 0 and [r['task'] for r in run.results] == ['pbs.python.pbs_python : Install the pinned builds']
+    assert "'prune'" in run.results[0]['result']['msg'] and 'maybe' in run.results[0]['result']['msg'], run.output
+    assert mirror.requests == [] and not box.root.exists()
