@@ -367,9 +367,10 @@ def render(results, chart_name, chart_error):
                 'of one `ping` task on the same hosts (`--forks %d`; target: at most 1.3x), medians of %d interleaved '
                 'rounds (`bench/fleet_noop.py`). Each ratio is given three ways: of the medians (bold: the target\'s '
                 'measure), paired (the median of the ratios within each round, which cancels load drifts between '
-                'rounds) and CPU (of the whole machine, which the controller and the 16 hosts share). The last two columns say where the role\'s time goes: its one '
-                'module task alone, and a `ping` play with the task ansible-core runs on the controller for each host '
-                'of a role that has argument specs (the inserted argument validation): that play is the floor of any '
+                'rounds) and CPU (of the whole machine, which the controller and the hosts share). The last two '
+                'columns say where the role\'s time goes: its one module task alone, and a `ping` play with the task '
+                'ansible-core runs on the controller for each host of a role that has argument specs (the inserted '
+                'argument validation): that play is the floor of any '
                 'role with argument specs. On ansible-core 2.21+ (measured here) the install task publishes the '
                 'interpreters itself; before 2.21 the role adds a `set_fact` task.'
                 % (noop['hosts'], noop['hosts'], noop['rounds']), '']
