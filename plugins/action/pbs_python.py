@@ -32,6 +32,8 @@ ROLE_MARKER = '_role_variables'
 # ansible-core 2.21 gave actions register_host_variables: the role's install task then publishes the
 # interpreters itself. The role's tasks/main.yml chooses from the same version whether a set_fact follows.
 PUBLISHES = tuple(int(part) for part in CORE_VERSION.split('.')[:2]) >= (2, 21)
+if PUBLISHES:
+    from ansible.plugins.action import VariableLayer
 ARGUMENT_SPEC = dict(OPTIONS, **URL_ARGUMENT_SPEC)  # the module's own spec: one source of defaults
 
 
@@ -50,8 +52,6 @@ class ActionModule(ActionBase):
         if PUBLISHES and not result.get('failed'):
             # What the role's set_fact does before 2.21 (tasks/_install_and_publish.yml), without a second
             # forked task per host: set_fact's layer, above play and role variables, kept for later plays.
-            from ansible.plugins.action import VariableLayer
-
             self.register_host_variables({'pbs_python_interpreters': result['interpreters'],
                                           'pbs_python_default_interpreter': result['default_interpreter']},
                                          VariableLayer.EPHEMERAL_FACT)
